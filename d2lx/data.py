@@ -1,0 +1,420 @@
+"""Data: a registry of downloads, a verified and atomic download cache, safe extraction, offline stand-ins.
+
+Hand-written (not exported from a notebook). The one call a notebook makes is :func:`fetch` (or :func:`photo`
+for a single annotated image). It prints whether it got the real data or the offline stand-in, and returns a
+path in the same on-disk layout either way, so the notebook code that reads it is the same.
+
+Where the cache lives: ``$D2LX_DATA_DIR`` if set, else ``data/cache`` in a source checkout, else
+``~/.cache/d2lx``. Offline mode: ``D2LX_OFFLINE=1``, or the network is unreachable within a few seconds.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import socket
+import stat
+import tarfile
+import tempfile
+import urllib.parse
+import urllib.request
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from PIL import Image, UnidentifiedImageError
+
+from d2lx.runtime import is_offline_forced
+
+__all__ = [
+    "DATA_URL",
+    "REGISTRY",
+    "Entry",
+    "ChecksumError",
+    "DownloadError",
+    "OfflineError",
+    "UnknownDatasetError",
+    "UnsafeArchiveError",
+    "cache_dir",
+    "register",
+    "standin",
+    "is_online",
+    "file_hashes",
+    "download",
+    "extract",
+    "fetch",
+    "photo",
+    "read_image",
+]
+
+#: d2l's bucket: the book's data sets live here.
+DATA_URL = "http://d2l-data.s3-accelerate.amazonaws.com/"
+#: The book's own figures (catdog.jpg, rainier.jpg, autumn-oak.jpg) live in its repository.
+D2L_IMG_URL = "https://raw.githubusercontent.com/d2l-ai/d2l-en/master/img/"
+_CHUNK = 1 << 20
+
+
+class ChecksumError(ValueError):
+    """A download or cached file does not match its recorded hash."""
+
+
+class OfflineError(RuntimeError):
+    """The real data are needed but the network is off or unreachable."""
+
+
+class DownloadError(OSError):
+    """A download failed on the way: HTTP error, connection lost, cut short. Nothing was kept."""
+
+
+class UnknownDatasetError(LookupError):
+    """A name that is not in the registry."""
+
+    def __str__(self) -> str:  # LookupError would repr() the message
+        return str(self.args[0])
+
+
+class UnsafeArchiveError(ValueError):
+    """An archive member would land outside the target folder, or is a link or a device."""
+
+
+@dataclass
+class Entry:
+    """One registered download.
+
+    ``folder`` is the top-level folder inside an archive (``None`` for a single file). ``sha1`` is d2l's
+    recorded hash; ``sha256`` is ours. An entry with neither is verified by content only and prints a warning.
+    ``boxes`` holds known object boxes (pixels, corner format) of a single photo, real and stand-in.
+    """
+
+    name: str
+    url: str
+    sha1: str | None = None
+    sha256: str | None = None
+    folder: str | None = None
+    boxes: dict[str, list[float]] = field(default_factory=dict)
+    standin_builder: Callable[[Path], dict | None] | None = None
+    standin_note: str = ""
+    standin_version: str = "1"
+
+    @property
+    def filename(self) -> str:
+        return PurePosixPath(urllib.parse.urlparse(self.url).path).name
+
+    @property
+    def is_archive(self) -> bool:
+        return self.filename.endswith((".zip", ".tar", ".tar.gz", ".tgz"))
+
+
+REGISTRY: dict[str, Entry] = {}
+
+
+def register(name: str, url: str, **kwargs) -> Entry:
+    """Add a download to the registry (see :class:`Entry` for the fields) and return it."""
+    if name in REGISTRY:
+        raise ValueError(f"data set {name!r} is registered twice")
+    REGISTRY[name] = entry = Entry(name=name, url=url, **kwargs)
+    return entry
+
+
+def standin(name: str, note: str, version: str = "1"):
+    """Decorator: register ``builder(out: Path)`` as the offline stand-in of ``name``.
+
+    For an archive, the builder fills the folder ``out`` exactly as the real archive's top folder looks. For a
+    single file, it writes the file ``out``. It may return a dict of object boxes for a photo. ``version`` is
+    part of the cache key: bump it when the builder's output changes.
+    """
+
+    def wrap(builder: Callable[[Path], dict | None]):
+        entry = _entry(name)
+        entry.standin_builder, entry.standin_note, entry.standin_version = builder, note, version
+        return builder
+
+    return wrap
+
+
+def _entry(name: str) -> Entry:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY))
+        raise UnknownDatasetError(f"unknown data set {name!r}; known: {known}") from None
+
+
+def cache_dir() -> Path:
+    """The cache folder: ``$D2LX_DATA_DIR``, else ``data/cache`` in a source checkout, else ``~/.cache/d2lx``."""
+    if env := os.environ.get("D2LX_DATA_DIR"):
+        root = Path(env).expanduser()
+    else:
+        checkout = Path(__file__).resolve().parent.parent / "data"
+        root = checkout / "cache" if (checkout / "PROVENANCE.md").exists() else Path.home() / ".cache" / "d2lx"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+@functools.cache
+def _reachable(host: str, port: int, timeout: float) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def is_online(url: str = DATA_URL, timeout: float = 3.0) -> bool:
+    """False when ``D2LX_OFFLINE`` is set or ``url``'s host cannot be reached within ``timeout`` seconds.
+
+    The answer is remembered per host for the session, so a notebook without network pays the wait once.
+    """
+    if is_offline_forced():
+        return False
+    parts = urllib.parse.urlparse(url)
+    return _reachable(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80), timeout)
+
+
+def file_hashes(path: Path) -> dict[str, str]:
+    """The sha1 and sha256 hex digests of a file, read in chunks."""
+    sha1, sha256 = hashlib.sha1(), hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            sha1.update(chunk)
+            sha256.update(chunk)
+    return {"sha1": sha1.hexdigest(), "sha256": sha256.hexdigest()}
+
+
+def _check_hash(path: Path, entry: Entry, actual: dict[str, str]) -> None:
+    for algo in ("sha256", "sha1"):
+        expected = getattr(entry, algo)
+        if expected and actual[algo] != expected.lower():
+            raise ChecksumError(
+                f"{path.name} ({entry.name}) failed its {algo} check: expected {expected}, got {actual[algo]}; "
+                "the file was deleted, run again to re-download"
+            )
+
+
+def _verify_content(path: Path, entry: Entry) -> None:
+    """For an entry without a recorded hash, at least check that the file is what it claims to be."""
+    if Path(entry.filename).suffix.lower() in {".jpg", ".jpeg", ".png"}:
+        read_image(path)
+    elif entry.is_archive and not (zipfile.is_zipfile(path) or tarfile.is_tarfile(path)):
+        raise ChecksumError(f"{path.name} ({entry.name}) is not a valid archive")
+
+
+def _stream(url: str, tmp: Path, timeout: float) -> dict[str, str]:
+    """Stream ``url`` into ``tmp`` with a progress bar; return its hashes."""
+    from tqdm.auto import tqdm
+
+    request = urllib.request.Request(url, headers={"User-Agent": "d2lx"})
+    sha1, sha256 = hashlib.sha1(), hashlib.sha256()
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        if getattr(response, "status", 200) != 200:
+            raise OSError(f"GET {url} answered HTTP {response.status}")
+        total = int(response.headers.get("Content-Length") or 0) or None
+        with open(tmp, "wb") as out, tqdm(total=total, unit="B", unit_scale=True, desc=tmp.name) as bar:
+            received = 0
+            while chunk := response.read(_CHUNK):
+                out.write(chunk)
+                sha1.update(chunk)
+                sha256.update(chunk)
+                bar.update(len(chunk))
+                received += len(chunk)
+    if total is not None and received != total:  # read(amt) returns b"" when the connection drops early
+        raise http.client.IncompleteRead(b"", total - received)
+    return {"sha1": sha1.hexdigest(), "sha256": sha256.hexdigest()}
+
+
+def download(name: str, *, timeout: float = 30.0) -> Path:
+    """Download ``name`` into the cache unless a verified copy is there; return the file's path.
+
+    The file is streamed to a temporary name beside its final one, verified against the recorded hash, then
+    renamed, so an interrupted or failed download never leaves a file under the final name. A mismatch
+    deletes the file and raises :class:`ChecksumError` naming the file and both hashes.
+    """
+    entry = _entry(name)
+    target = cache_dir() / "downloads" / entry.filename
+    if target.exists():
+        try:
+            _check_hash(target, entry, file_hashes(target))
+            return target
+        except ChecksumError:
+            target.unlink()  # a corrupt cache entry: fetch it again
+    if not is_online(entry.url):
+        raise OfflineError(f"{name} is not cached and the network is off or unreachable ({entry.url})")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{entry.filename}.", suffix=".part")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        try:
+            actual = _stream(entry.url, tmp, timeout)
+        except (OSError, http.client.HTTPException) as err:
+            raise DownloadError(f"downloading {name} from {entry.url} failed: {err!r}; nothing was kept") from err
+        _check_hash(target, entry, actual)
+        if not (entry.sha1 or entry.sha256):
+            _verify_content(tmp, entry)
+            print(f"warning: no recorded hash for {name}; checked its content only (sha256 {actual['sha256']})")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def _check_member(name: str, target: Path) -> None:
+    path = PurePosixPath(name.replace("\\", "/"))
+    if path.is_absolute() or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        raise UnsafeArchiveError(f"archive member {name!r} has an absolute path; refusing to extract")
+    if ".." in path.parts:
+        raise UnsafeArchiveError(f"archive member {name!r} contains '..' and would escape {target}; refusing")
+
+
+def _safe_members_zip(archive: zipfile.ZipFile, target: Path) -> None:
+    for info in archive.infolist():
+        _check_member(info.filename, target)
+        mode = info.external_attr >> 16
+        if stat.S_ISLNK(mode):
+            raise UnsafeArchiveError(f"archive member {info.filename!r} is a symbolic link; refusing to extract")
+        if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):  # 0: no type recorded, a plain file
+            raise UnsafeArchiveError(f"archive member {info.filename!r} is not a regular file; refusing")
+
+
+def _safe_members_tar(archive: tarfile.TarFile, target: Path) -> list[tarfile.TarInfo]:
+    members = archive.getmembers()
+    for member in members:
+        _check_member(member.name, target)
+        if member.issym() or member.islnk():
+            raise UnsafeArchiveError(f"archive member {member.name!r} is a link; refusing to extract")
+        if not (member.isfile() or member.isdir()):
+            raise UnsafeArchiveError(f"archive member {member.name!r} is a device or fifo; refusing to extract")
+    return members
+
+
+def extract(archive: Path, target: Path) -> Path:
+    """Extract a zip or tar ``archive`` into the new folder ``target``, safely and atomically.
+
+    Every member is checked first: absolute paths, ``..``, links and devices raise
+    :class:`UnsafeArchiveError` and nothing is written. The archive is unpacked into a temporary sibling
+    folder that is renamed to ``target`` at the end. An existing ``target`` is returned as it is.
+    """
+    archive, target = Path(archive), Path(target)
+    if target.is_dir():
+        return target
+    if not archive.is_file():
+        raise FileNotFoundError(f"archive {archive} does not exist")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial"))
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as z:
+                _safe_members_zip(z, target)
+                z.extractall(tmp)
+        elif tarfile.is_tarfile(archive):
+            with tarfile.open(archive) as t:
+                members = _safe_members_tar(t, target)
+                t.extractall(tmp, members=members, filter="data")
+        else:
+            raise ValueError(f"{archive.name} is neither a zip nor a tar archive")
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _build_standin(entry: Entry) -> tuple[Path, dict | None]:
+    """Build (once) and return the stand-in of ``entry``, in the real data's on-disk layout."""
+    if entry.standin_builder is None:
+        raise OfflineError(
+            f"{entry.name} needs the network ({entry.url}) and has no offline stand-in yet; "
+            "connect once to cache it, or unset D2LX_OFFLINE"
+        )
+    root = cache_dir() / "standins" / f"{entry.name}-v{entry.standin_version}"
+    out = root / (entry.folder or entry.filename)
+    meta = root / "boxes.json"
+    if not out.exists():
+        root.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.", suffix=".partial"))
+        try:
+            boxes = entry.standin_builder(tmp / out.name)
+            if boxes:
+                (tmp / "boxes.json").write_text(json.dumps(boxes))
+            shutil.rmtree(root, ignore_errors=True)
+            os.replace(tmp, root)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out, json.loads(meta.read_text()) if meta.exists() else None
+
+
+def _fetch(name: str, quiet: bool = False) -> tuple[Path, dict, bool]:
+    """Return (path, boxes, is_real); print which one is used unless ``quiet``."""
+    entry = _entry(name)
+    try:
+        path = download(name)
+        if entry.is_archive:
+            path = extract(path, cache_dir() / "extracted" / name) / (entry.folder or "")
+        if not quiet:
+            print(f"{name}: the real data ({entry.url})")
+        return path, dict(entry.boxes), True
+    except (OfflineError, DownloadError) as err:
+        reason = "offline" if isinstance(err, OfflineError) else str(err)
+        path, boxes = _build_standin(entry)
+        if not quiet:
+            print(f"{name}: {reason}, so using the stand-in: {entry.standin_note}")
+        return path, boxes or {}, False
+
+
+def fetch(name: str, quiet: bool = False) -> Path:
+    """The path of data set ``name``: the real one when online or cached, else its offline stand-in.
+
+    For an archive this is its top folder, for a single file the file. Prints one line saying which.
+    """
+    return _fetch(name, quiet)[0]
+
+
+def read_image(path: str | os.PathLike) -> Image.Image:
+    """Open an image file as RGB. Missing, corrupt or unreadable files raise an error naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file {path} does not exist")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return img.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        raise ValueError(f"image file {path} is corrupt or not an image: {err}") from err
+
+
+def photo(name: str, quiet: bool = False) -> tuple[Image.Image, dict[str, list[float]]]:
+    """A registered photo as an RGB PIL image, with its known object boxes: ``{label: [x1, y1, x2, y2]}``.
+
+    The boxes are the book's for the real photo and the stand-in's own for the offline one.
+    """
+    path, boxes, _ = _fetch(name, quiet)
+    return read_image(path), boxes
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The registry. sha1 values are d2l's own (d2l.DATA_HUB); the book's figures have no recorded hash yet.
+register("banana-detection", DATA_URL + "banana-detection.zip",
+         sha1="5de26c8fce5ccdea9f91267273464dc968d20d72", folder="banana-detection")
+register("hotdog", DATA_URL + "hotdog.zip", sha1="fba480ffa8aa7e0febbb511d181409f899b9baa5", folder="hotdog")
+register("cifar10_tiny", DATA_URL + "kaggle_cifar10_tiny.zip",
+         sha1="2068874e4b9a9f0fb07ebe0ad2b29754449ccacd", folder="kaggle_cifar10_tiny")
+register("voc2012", DATA_URL + "VOCtrainval_11-May-2012.tar",
+         sha1="4e443f8a2eca6b1dac8a6c57641b67dd40621a49", folder="VOCdevkit/VOC2012")
+register("catdog.jpg", D2L_IMG_URL + "catdog.jpg",
+         boxes={"dog": [60.0, 45.0, 378.0, 516.0], "cat": [400.0, 112.0, 655.0, 493.0]})
+register("rainier.jpg", D2L_IMG_URL + "rainier.jpg")
+register("autumn-oak.jpg", D2L_IMG_URL + "autumn-oak.jpg")
+
+
+@standin("catdog.jpg", "scikit-image's 'astronaut' photo (NASA, public domain): an astronaut and a helmet")
+def _catdog_standin(out: Path) -> dict:
+    from skimage import data as skdata
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(skdata.astronaut()).save(out, quality=95)
+    return {"astronaut": [28.0, 14.0, 350.0, 511.0], "helmet": [280.0, 330.0, 508.0, 511.0]}
