@@ -1,0 +1,41 @@
+"""The offline ImageNet backbone really is pretrained: it names the package photos correctly."""
+
+from __future__ import annotations
+
+import pytest
+from skimage import data as skdata
+
+from d2lx import pretrained
+
+CATS = {"tabby", "tiger cat", "Egyptian cat"}
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    return pretrained.efficientnet_lite0()
+
+
+def test_offline_backbone_knows_a_cat_and_an_espresso(lite0):
+    top_cat = lite0.classify(skdata.chelsea(), topk=3)
+    assert top_cat[0][0] in CATS, top_cat
+    top_coffee = lite0.classify(skdata.coffee(), topk=1)
+    assert top_coffee[0][0] == "espresso" and top_coffee[0][1] > 0.5, top_coffee
+
+
+def test_preprocess_shape_and_normalisation(lite0):
+    x = lite0.preprocess(skdata.astronaut())
+    assert x.shape == (3, 224, 224) and lite0.mean == (0.5, 0.5, 0.5)
+    assert -1.0 <= float(x.min()) and float(x.max()) <= 1.0
+    assert len(lite0.categories) == 1000
+
+
+def test_backbone_falls_back_offline(monkeypatch, capsys):
+    monkeypatch.setenv("D2LX_OFFLINE", "1")
+    monkeypatch.setattr(pretrained, "_cached", lambda weights: False)
+    result = pretrained.backbone("resnet18")
+    assert "EfficientNet-Lite0" in result.name and "instead of torchvision resnet18" in capsys.readouterr().out
+
+
+def test_backbone_rejects_unknown_architectures():
+    with pytest.raises(ValueError, match="arch must be one of"):
+        pretrained.backbone("resnet1000")
