@@ -7,6 +7,7 @@ logic lives in the pure functions (``iou_state``, ``draw_iou``), and each widget
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 import ipywidgets as widgets
@@ -18,7 +19,9 @@ from matplotlib.patches import Rectangle
 
 from d2lx.plotting import to_numpy_image
 
-__all__ = ["iou_state", "draw_iou", "IouPlayground", "iou_playground"]
+__all__ = ["FigureWidget", "iou_state", "draw_iou", "IouPlayground", "iou_playground", "parse_numbers", "anchors_at",
+           "draw_anchors", "AnchorExplorer", "draw_assignment", "AssignmentView", "draw_nms", "NmsPlayground",
+           "draw_multiscale", "MultiscaleView"]
 
 
 def iou_state(box_a: Sequence[float], box_b: Sequence[float]) -> dict:
@@ -63,49 +66,294 @@ def draw_iou(image, box_a: Sequence[float], box_b: Sequence[float], labels: Sequ
     return fig, state
 
 
-class IouPlayground(widgets.VBox):
+class FigureWidget(widgets.VBox):
+    """Controls, a caption and a figure. ``render(**values) -> (figure, state, caption_html)`` draws.
+
+    Every change of a control calls ``render`` with all the controls' values. A ``ValueError`` raised by it
+    (bad text input) is shown in red in the caption instead of vanishing into the browser console.
+    """
+
+    def __init__(self, controls: dict, render, rows: Sequence | None = None, min_height: str = "420px"):
+        self.controls = controls
+        self._render = render
+        self.caption = widgets.HTML()
+        self.output = widgets.Output(layout=widgets.Layout(min_height=min_height))
+        self.state: dict = {}
+        for control in controls.values():
+            control.observe(self._redraw, names="value")
+        rows = rows if rows is not None else [widgets.HBox(list(controls.values()))]
+        super().__init__([*rows, self.caption, self.output])
+        self._redraw()
+
+    def values(self) -> dict:
+        """The current value of every control, by name."""
+        return {name: control.value for name, control in self.controls.items()}
+
+    def _redraw(self, change=None) -> None:
+        try:
+            fig, self.state, caption = self._render(**self.values())
+        except ValueError as err:
+            self.state = {"error": str(err)}
+            self.caption.value = f"<span style='color:#b00020'>{html.escape(str(err))}</span>"
+            return
+        self.caption.value = caption
+        with self.output:
+            self.output.clear_output(wait=True)
+            display(fig)
+
+
+def _slider(kind, value, lo, hi, description: str, step=None, width: str = "260px"):
+    """A labelled slider that only fires when released (redraws are not free)."""
+    extra = {} if step is None else {"step": step}
+    return kind(value=min(max(value, lo), hi), min=lo, max=hi, description=description, continuous_update=False,
+                style={"description_width": "initial"}, layout=widgets.Layout(width=width), **extra)
+
+
+class IouPlayground(FigureWidget):
     """Two boxes on a photo, each moved and resized with sliders (pixels); shows and draws their IoU."""
 
     def __init__(self, image, box_a: Sequence[float], box_b: Sequence[float], labels: Sequence[str] = ("A", "B")):
         self.image, self.labels = image, tuple(labels)
         height, width = to_numpy_image(image).shape[:2]
-        self.sliders: dict[str, widgets.IntSlider] = {}
-        rows = []
+        controls, rows = {}, []
         for key, box, label in (("a", box_a, labels[0]), ("b", box_b, labels[1])):
             x1, y1, x2, y2 = (int(round(v)) for v in box)
-            specs = (("x", "left x (px)", x1, 0, width - 1), ("y", "top y (px)", y1, 0, height - 1),
-                     ("w", "width (px)", x2 - x1, 1, width), ("h", "height (px)", y2 - y1, 1, height))
-            row = []
-            for name, desc, value, lo, hi in specs:
-                slider = widgets.IntSlider(value=min(max(value, lo), hi), min=lo, max=hi, description=desc,
-                                           continuous_update=False, style={"description_width": "80px"},
-                                           layout=widgets.Layout(width="260px"))
-                slider.observe(self._redraw, names="value")
-                self.sliders[f"{key}_{name}"] = slider
-                row.append(slider)
-            rows.append(widgets.HBox([widgets.HTML(f"<b>{label}</b>", layout=widgets.Layout(width="90px")), *row]))
-        self.caption = widgets.HTML()
-        self.output = widgets.Output(layout=widgets.Layout(min_height="420px"))
-        self.state: dict = {}
-        super().__init__([*rows, self.caption, self.output])
-        self._redraw()
+            row = {f"{key}_x": _slider(widgets.IntSlider, x1, 0, width - 1, "left x (px)"),
+                   f"{key}_y": _slider(widgets.IntSlider, y1, 0, height - 1, "top y (px)"),
+                   f"{key}_w": _slider(widgets.IntSlider, x2 - x1, 1, width, "width (px)"),
+                   f"{key}_h": _slider(widgets.IntSlider, y2 - y1, 1, height, "height (px)")}
+            controls.update(row)
+            rows.append(widgets.HBox([widgets.HTML(f"<b>{html.escape(label)}</b>",
+                                                   layout=widgets.Layout(width="90px")), *row.values()]))
+        super().__init__(controls, self._draw, rows)
 
     def box(self, key: str) -> list[float]:
         """The current box ``key`` (``"a"`` or ``"b"``) in corner format, in pixels."""
-        s = {n: self.sliders[f"{key}_{n}"].value for n in "xywh"}
-        return [s["x"], s["y"], s["x"] + s["w"], s["y"] + s["h"]]
+        v = {n: self.controls[f"{key}_{n}"].value for n in "xywh"}
+        return [v["x"], v["y"], v["x"] + v["w"], v["y"] + v["h"]]
 
-    def _redraw(self, change=None) -> None:
-        fig, self.state = draw_iou(self.image, self.box("a"), self.box("b"), self.labels)
-        s = self.state
-        self.caption.value = (f"<b>IoU = {s['iou']:.3f}</b>: intersection {s['intersection']:.0f} px² / "
-                              f"union {s['union']:.0f} px²")
-        with self.output:
-            self.output.clear_output(wait=True)
-            display(fig)
+    def _draw(self, **values):
+        fig, state = draw_iou(self.image, self.box("a"), self.box("b"), self.labels)
+        caption = (f"<b>IoU = {state['iou']:.3f}</b>: intersection {state['intersection']:.0f} px² / "
+                   f"union {state['union']:.0f} px²")
+        return fig, state, caption
 
 
 def iou_playground(image, box_a: Sequence[float], box_b: Sequence[float],
                    labels: Sequence[str] = ("A", "B")) -> IouPlayground:
     """Build the IoU playground widget (see :class:`IouPlayground`)."""
     return IouPlayground(image, box_a, box_b, labels)
+
+
+# --- 04_anchor_boxes and 05_multiscale_detection -----------------------------------------------------------
+def parse_numbers(text: str, name: str) -> list[float]:
+    """``"0.75, 0.5"`` -> ``[0.75, 0.5]``; a ValueError that names the field for anything else or for <= 0."""
+    try:
+        values = [float(v) for v in text.replace(";", ",").split(",") if v.strip()]
+    except ValueError:
+        values = None
+    if not values or any(not v > 0 for v in values):
+        raise ValueError(f"{name}: write positive numbers separated by commas, like 0.75, 0.5 (got {text!r})")
+    return values
+
+
+def _image_axes(image, figsize):
+    img = to_numpy_image(image)
+    fig = Figure(figsize=figsize)
+    ax = fig.add_subplot()
+    ax.imshow(img)
+    ax.set_xlim(0, img.shape[1])
+    ax.set_ylim(img.shape[0], 0)  # a fixed frame: anchors that stick out do not resize the figure
+    ax.axis("off")
+    return fig, ax, img.shape[0], img.shape[1]
+
+
+def _pixel_scale(height: int, width: int) -> torch.Tensor:
+    return torch.tensor([width, height, width, height], dtype=torch.float32)
+
+
+def anchors_at(height: int, width: int, sizes: Sequence[float], ratios: Sequence[float], x: int,
+               y: int) -> torch.Tensor:
+    """The n + m - 1 anchors that ``multibox_prior`` centres on pixel (x, y): (n + m - 1, 4) corners, pixels."""
+    import d2lx
+
+    if not (0 <= x < width and 0 <= y < height):
+        raise ValueError(f"pixel ({x}, {y}) is outside the {width}x{height} image")
+    anchors = d2lx.multibox_prior(torch.empty(height, width), sizes, ratios)
+    return anchors.reshape(height, width, -1, 4)[y, x] * _pixel_scale(height, width)
+
+
+def draw_anchors(image, sizes: Sequence[float], ratios: Sequence[float], x: int, y: int,
+                 gt_box: Sequence[float] | None = None, gt_label: str = "object",
+                 figsize: tuple[float, float] = (5.0, 4.5)) -> tuple[Figure, dict]:
+    """The anchors centred on pixel (x, y), labelled with their size, ratio and IoU with ``gt_box`` (pixels)."""
+    import d2lx
+
+    fig, ax, height, width = _image_axes(image, figsize)
+    anchors = anchors_at(height, width, sizes, ratios, x, y)
+    names = [f"s={s:g}, r={ratios[0]:g}" for s in sizes] + [f"s={sizes[0]:g}, r={r:g}" for r in ratios[1:]]
+    state = {"anchors": anchors, "names": names}
+    if gt_box is not None:
+        ious = d2lx.box_iou(anchors, torch.tensor([gt_box], dtype=torch.float32))[:, 0]
+        state["ious"] = ious
+        names = [f"{n}: IoU {float(iou):.2f}" for n, iou in zip(names, ious)]
+        d2lx.show_bboxes(ax, [gt_box], [gt_label], "k")
+    d2lx.show_bboxes(ax, anchors, names)
+    ax.plot([x], [y], "o", color="yellow", markeredgecolor="k")
+    fig.tight_layout()
+    return fig, state
+
+
+class AnchorExplorer(FigureWidget):
+    """Sizes, ratios and the centre pixel of the anchors; shows them and their IoU with a chosen object."""
+
+    def __init__(self, image, objects: dict[str, Sequence[float]], sizes: str = "0.75, 0.5, 0.25",
+                 ratios: str = "1, 2, 0.5"):
+        self.image, self.objects = image, dict(objects)
+        height, width = to_numpy_image(image).shape[:2]
+        controls = {
+            "sizes": widgets.Text(value=sizes, description="sizes s (fraction of image)", continuous_update=False,
+                                  style={"description_width": "initial"}, layout=widgets.Layout(width="320px")),
+            "ratios": widgets.Text(value=ratios, description="ratios r (width / height)", continuous_update=False,
+                                   style={"description_width": "initial"}, layout=widgets.Layout(width="320px")),
+            "x": _slider(widgets.IntSlider, width // 2, 0, width - 1, "centre x (px)"),
+            "y": _slider(widgets.IntSlider, height // 2, 0, height - 1, "centre y (px)"),
+            "target": widgets.Dropdown(options=list(self.objects), description="IoU with",
+                                       layout=widgets.Layout(width="220px")),
+        }
+        rows = [widgets.HBox([controls["sizes"], controls["ratios"], controls["target"]]),
+                widgets.HBox([controls["x"], controls["y"]])]
+        super().__init__(controls, self._draw, rows, min_height="480px")
+
+    def _draw(self, sizes, ratios, x, y, target):
+        sizes, ratios = parse_numbers(sizes, "sizes"), parse_numbers(ratios, "ratios")
+        fig, state = draw_anchors(self.image, sizes, ratios, x, y, self.objects[target], target)
+        best = int(state["ious"].argmax())
+        caption = (f"{len(state['anchors'])} anchors (n + m - 1 = {len(sizes)} + {len(ratios)} - 1) at pixel "
+                   f"({x}, {y}). <b>Best IoU with {html.escape(target)}: {float(state['ious'][best]):.2f}</b> "
+                   f"({state['names'][best]})")
+        return fig, state, caption
+
+
+def draw_assignment(image, objects: dict[str, Sequence[float]], anchors: torch.Tensor, iou_threshold: float,
+                    figsize: tuple[float, float] = (5.0, 4.5)) -> tuple[Figure, dict]:
+    """Anchors (A, 4, fractions of the image) coloured by the object ``assign_anchor_to_bbox`` gives them, or
+    grey for background, with an arrow from each assigned anchor's centre to its object's centre (the offset).
+    """
+    import d2lx
+
+    fig, ax, height, width = _image_axes(image, figsize)
+    scale = _pixel_scale(height, width)
+    names = list(objects)
+    gt = torch.tensor([objects[n] for n in names], dtype=torch.float32) / scale
+    assigned = d2lx.assign_anchor_to_bbox(gt, anchors, iou_threshold=iou_threshold)
+    pixels = anchors * scale
+    colors = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"]
+    for box in pixels[assigned < 0].tolist():
+        ax.add_patch(Rectangle(box[:2], box[2] - box[0], box[3] - box[1], fill=False, edgecolor="0.8",
+                               linewidth=0.6, linestyle=":"))
+    gt_centers = d2lx.box_corner_to_center(gt * scale)[:, :2]
+    for box, j in zip(pixels[assigned >= 0].tolist(), assigned[assigned >= 0].tolist()):
+        color = colors[j % len(colors)]
+        ax.add_patch(Rectangle(box[:2], box[2] - box[0], box[3] - box[1], fill=False, edgecolor=color, linewidth=1.8))
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        gx, gy = gt_centers[j].tolist()
+        ax.annotate("", xy=(gx, gy), xytext=(cx, cy), arrowprops={"arrowstyle": "->", "color": color, "lw": 1.2})
+    d2lx.show_bboxes(ax, [objects[n] for n in names], names, "k")
+    counts = {name: int((assigned == j).sum()) for j, name in enumerate(names)}
+    state = {"assigned": assigned, "counts": counts, "background": int((assigned < 0).sum())}
+    fig.tight_layout()
+    return fig, state
+
+
+class AssignmentView(FigureWidget):
+    """An IoU-threshold slider over anchors coloured by the object they are assigned to."""
+
+    def __init__(self, image, objects: dict[str, Sequence[float]], anchors: torch.Tensor):
+        self.image, self.objects, self.anchors = image, dict(objects), anchors.reshape(-1, 4)
+        controls = {"iou_threshold": _slider(widgets.FloatSlider, 0.5, 0.05, 0.95, "IoU threshold", step=0.05,
+                                             width="360px")}
+        super().__init__(controls, self._draw, min_height="480px")
+
+    def _draw(self, iou_threshold):
+        fig, state = draw_assignment(self.image, self.objects, self.anchors, iou_threshold)
+        parts = ", ".join(f"{n} → {html.escape(k)}" for k, n in state["counts"].items())
+        caption = (f"IoU ≥ {iou_threshold:.2f}: <b>{parts}</b>, {state['background']} background (of "
+                   f"{len(self.anchors)}). Each object keeps at least its best anchor, whatever the threshold.")
+        return fig, state, caption
+
+
+def draw_nms(image, boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float,
+             figsize: tuple[float, float] = (5.0, 4.5)) -> tuple[Figure, dict]:
+    """Boxes (N, 4, pixels) after ``d2lx.nms``: kept ones solid with their score, suppressed ones dashed."""
+    import d2lx
+
+    fig, ax, _, _ = _image_axes(image, figsize)
+    keep = d2lx.nms(boxes, scores, iou_threshold)
+    kept = torch.zeros(len(boxes), dtype=torch.bool)
+    kept[keep] = True
+    for box in boxes[~kept].tolist():
+        ax.add_patch(Rectangle(box[:2], box[2] - box[0], box[3] - box[1], fill=False, edgecolor="0.55",
+                               linewidth=1, linestyle="--"))
+    d2lx.show_bboxes(ax, boxes[keep], [f"{float(s):.2f}" for s in scores[keep]],
+                     ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"])
+    fig.tight_layout()
+    return fig, {"keep": keep, "kept": int(kept.sum()), "total": len(boxes)}
+
+
+class NmsPlayground(FigureWidget):
+    """A threshold slider over scored boxes: which survive non-maximum suppression, and how many."""
+
+    def __init__(self, image, boxes: torch.Tensor, scores: torch.Tensor):
+        self.image, self.boxes, self.scores = image, boxes, scores
+        controls = {"iou_threshold": _slider(widgets.FloatSlider, 0.5, 0.0, 0.95, "suppress IoU >", step=0.05,
+                                             width="360px")}
+        super().__init__(controls, self._draw, min_height="480px")
+
+    def _draw(self, iou_threshold):
+        fig, state = draw_nms(self.image, self.boxes, self.scores, iou_threshold)
+        caption = (f"<b>kept {state['kept']} of {state['total']} boxes</b> (solid, with their scores); dashed: "
+                   f"suppressed by a higher-scoring box with IoU > {iou_threshold:.2f}")
+        return fig, state, caption
+
+
+def draw_multiscale(image, fmap: int, size: float, levels: int = 3, ratios: Sequence[float] = (1, 2, 0.5),
+                    figsize_per_panel: float = 3.2) -> tuple[Figure, dict]:
+    """d2l's ``display_anchors`` at ``levels`` scales side by side: each level halves the feature map and
+    doubles the anchor size, as SSD's stages do."""
+    import d2lx
+
+    img = to_numpy_image(image)
+    height, width = img.shape[:2]
+    fig = Figure(figsize=(figsize_per_panel * levels, figsize_per_panel * height / width + 0.4))
+    panels = []
+    for level in range(levels):
+        f, s = max(1, fmap // 2**level), min(size * 2**level, 1.0)
+        anchors = d2lx.multibox_prior(torch.empty(f, f), sizes=[s], ratios=list(ratios))[0]
+        ax = fig.add_subplot(1, levels, level + 1)
+        ax.imshow(img)
+        d2lx.show_bboxes(ax, anchors * _pixel_scale(height, width))
+        ax.set_xlim(0, width)
+        ax.set_ylim(height, 0)
+        ax.set_title(f"{f}×{f} map, s={s:.2f}\n{len(anchors)} anchors", fontsize=9)
+        ax.axis("off")
+        panels.append({"fmap": f, "size": s, "anchors": len(anchors)})
+    fig.tight_layout()
+    return fig, {"panels": panels}
+
+
+class MultiscaleView(FigureWidget):
+    """Feature-map size and anchor size; shows that map and two coarser ones with larger anchors."""
+
+    def __init__(self, image, fmap: int = 4, size: float = 0.15):
+        self.image = image
+        controls = {"fmap": _slider(widgets.IntSlider, fmap, 1, 16, "feature map (cells per side)"),
+                    "size": _slider(widgets.FloatSlider, size, 0.05, 1.0, "anchor size s", step=0.05)}
+        super().__init__(controls, self._draw, min_height="380px")
+
+    def _draw(self, fmap, size):
+        fig, state = draw_multiscale(self.image, fmap, size)
+        counts = " + ".join(str(p["anchors"]) for p in state["panels"])
+        caption = (f"<b>{counts} anchors</b>: small anchors on the fine map for small objects, large anchors on "
+                   f"coarse maps for large ones")
+        return fig, state, caption

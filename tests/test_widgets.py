@@ -49,8 +49,8 @@ def test_playground_follows_its_sliders():
     assert pg.box("a") == [10, 10, 60, 60] and pg.box("b") == [40, 10, 90, 60]
     assert pg.state["iou"] == pytest.approx(20 * 50 / (2 * 2500 - 20 * 50))
     assert "IoU = 0.250" in pg.caption.value
-    pg.sliders["b_x"].value = 10  # B now on top of A
+    pg.controls["b_x"].value = 10  # B now on top of A
     assert pg.state["iou"] == 1.0 and "IoU = 1.000" in pg.caption.value
-    pg.sliders["a_w"].value = 25  # A half as wide
+    pg.controls["a_w"].value = 25  # A half as wide
     assert pg.state["iou"] == pytest.approx(0.5)
-    assert pg.sliders["a_x"].max == 199 and pg.sliders["a_h"].max == 100, "ranges follow the image size"
+    assert pg.controls["a_x"].max == 199 and pg.controls["a_h"].max == 100, "ranges follow the image size"
