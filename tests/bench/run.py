@@ -2,7 +2,7 @@
 
 Absolute times on a shared 2-core machine are noisy; the ratio of two medians measured interleaved is not.
 Each ``bench_*.py`` beside this file defines ``cases()``: a list of :class:`Case`. A case with a ``goal``
-fails the run (exit 1) when the ratio misses it.
+says whether the ratio meets it; ``--strict`` makes a missed goal exit 1. Other arguments select cases by name.
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ def main(argv: list[str]) -> int:
     torch.manual_seed(0)
     here = Path(__file__).resolve().parent
     sys.path.insert(0, str(here))
-    selected = argv[1:]
+    strict = "--strict" in argv
+    selected = [a for a in argv[1:] if a != "--strict"]
     missed = 0
     print(f"{'case':48s} {'d2lx':>10s} {'reference':>10s} {'speed-up':>9s}  reference / goal")
     for path in sorted(here.glob("bench_*.py")):
@@ -78,7 +79,8 @@ def main(argv: list[str]) -> int:
             missed += "MISSED" in result
             print(f"{case.name:48s} {ours * 1e3:8.2f}ms {ref * 1e3:8.2f}ms {speedup:8.2f}x  "
                   f"{case.reference_name}{'; ' + result if result else ''}", flush=True)
-    return 1 if missed else 0
+    print(f"goals missed: {missed}" if missed else "every goal met")
+    return 1 if missed and strict else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,225 @@
+"""04_anchor_boxes against the d2l package and torchvision.ops, on random and edge-case inputs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+from d2l import torch as d2l
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import corner_boxes
+
+import d2lx
+
+seeds = st.integers(0, 2**31 - 1)
+
+
+def _close(a, b, **kw):
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5, **kw)
+
+
+def _anchors(generator, n: int, positive: bool = True) -> torch.Tensor:
+    """n random anchors in [0, 1] (positive area, like multibox_prior's) with some duplicates."""
+    corner = torch.rand(n, 2, generator=generator)
+    size = torch.rand(n, 2, generator=generator) * 0.5 + (0.01 if positive else 0.0)
+    boxes = torch.cat([corner, corner + size], dim=1)
+    if n > 2:
+        boxes[-1] = boxes[0]  # an identical pair: ties
+    return boxes
+
+
+# --- box_iou ---------------------------------------------------------------------------------------------------
+@given(corner_boxes(), corner_boxes())
+def test_box_iou_matches_torchvision_and_d2l(boxes1, boxes2):
+    ours = d2lx.box_iou(boxes1, boxes2)
+    assert ours.shape == (len(boxes1), len(boxes2))
+    _close(ours, torchvision.ops.box_iou(boxes1, boxes2), equal_nan=True)
+    if len(boxes1) and len(boxes2):
+        _close(ours, d2l.box_iou(boxes1, boxes2), equal_nan=True)
+
+
+def test_box_iou_edges_and_errors():
+    assert d2lx.box_iou(torch.zeros(0, 4), torch.zeros(3, 4)).shape == (0, 3)
+    assert d2lx.box_iou(torch.tensor([[0, 0, 2, 2]]), torch.tensor([[1, 1, 3, 3]])).item() == pytest.approx(1 / 7)
+    with pytest.raises(ValueError, match=r"boxes2 must have shape \(N, 4\)"):
+        d2lx.box_iou(torch.zeros(1, 4), torch.zeros(4))
+    with pytest.raises(ValueError, match="boxes1 has NaN"):
+        d2lx.box_iou(torch.tensor([[0.0, float("nan"), 1, 1]]), torch.zeros(1, 4))
+    with pytest.raises(ValueError, match=r"boxes1 has x2 < x1"):
+        d2lx.box_iou(torch.tensor([[2.0, 0, 1, 1]]), torch.zeros(1, 4))
+
+
+# --- multibox_prior --------------------------------------------------------------------------------------------
+@given(st.integers(1, 24), st.integers(1, 24),
+       st.lists(st.floats(0.0625, 1.0, width=32), min_size=1, max_size=4),
+       st.lists(st.floats(0.25, 4.0, width=32), min_size=1, max_size=4))
+def test_multibox_prior_matches_d2l(height, width, sizes, ratios):
+    data = torch.zeros(1, 3, height, width)
+    ours = d2lx.multibox_prior(data, sizes, ratios)
+    assert ours.shape == (1, height * width * (len(sizes) + len(ratios) - 1), 4)
+    _close(ours, d2l.multibox_prior(data, sizes, ratios))
+
+
+def test_multibox_prior_rejects_bad_input():
+    with pytest.raises(ValueError, match=r"data must have shape \(\.\.\., H, W\)"):
+        d2lx.multibox_prior(torch.zeros(5), [0.5], [1])
+    with pytest.raises(ValueError, match="sizes must be a non-empty list of positive numbers"):
+        d2lx.multibox_prior(torch.zeros(2, 2), [], [1])
+    with pytest.raises(ValueError, match="ratios must be"):
+        d2lx.multibox_prior(torch.zeros(2, 2), [0.5], [1, -2])
+
+
+# --- assignment, offsets, targets ------------------------------------------------------------------------------
+@given(seeds, st.integers(1, 40), st.integers(1, 8), st.booleans())
+def test_assign_anchor_to_bbox_matches_d2l(seed, num_anchors, num_gt, copy_anchors):
+    g = torch.Generator().manual_seed(seed)
+    anchors = _anchors(g, num_anchors)
+    gt = _anchors(g, num_gt, positive=False)             # zero-area ground truths allowed
+    if copy_anchors:                                     # ground truths equal to anchors: many exact ties
+        gt = anchors[torch.randint(0, num_anchors, (num_gt,), generator=g)]
+    ours = d2lx.assign_anchor_to_bbox(gt, anchors)
+    assert torch.equal(ours, d2l.assign_anchor_to_bbox(gt, anchors, "cpu"))
+
+
+def test_assignment_edges():
+    anchors = torch.tensor([[0.0, 0.0, 0.5, 0.5]])
+    assert d2lx.assign_anchor_to_bbox(torch.zeros(0, 4), anchors).tolist() == [-1]
+    far = torch.tensor([[0.8, 0.8, 0.9, 0.9]])           # no overlap, still takes the anchor (d2l's quirk)
+    assert d2lx.assign_anchor_to_bbox(far, anchors).tolist() == [0]
+    empty = torch.tensor([[0.3, 0.3, 0.3, 0.3]])         # zero-area anchor and box: 0 / 0 is no overlap
+    assert d2lx.assign_anchor_to_bbox(empty, empty).tolist() == [0]
+
+
+@given(seeds, st.integers(1, 30))
+def test_offset_boxes_and_inverse_match_d2l(seed, n):
+    g = torch.Generator().manual_seed(seed)
+    anchors, boxes = _anchors(g, n), _anchors(g, n, positive=False)
+    _close(d2lx.offset_boxes(anchors, boxes), d2l.offset_boxes(anchors, boxes))
+    preds = torch.randn(n, 4, generator=g)
+    _close(d2lx.offset_inverse(anchors, preds), d2l.offset_inverse(anchors, preds))
+    batched = torch.randn(3, n, 4, generator=g)
+    _close(d2lx.offset_inverse(anchors, batched)[1], d2l.offset_inverse(anchors, batched[1]))
+
+
+@given(seeds, st.integers(1, 4), st.integers(1, 6), st.integers(1, 40), st.integers(1, 5))
+def test_multibox_target_matches_d2l(seed, batch, num_gt, num_anchors, num_classes):
+    g = torch.Generator().manual_seed(seed)
+    anchors = _anchors(g, num_anchors)[None]
+    boxes = torch.stack([_anchors(g, num_gt) for _ in range(batch)])
+    classes = torch.randint(0, num_classes, (batch, num_gt, 1), generator=g).float()
+    labels = torch.cat([classes, boxes], dim=2)
+    for ours, ref in zip(d2lx.multibox_target(anchors, labels), d2l.multibox_target(anchors, labels)):
+        _close(ours, ref)
+
+
+@given(seeds, st.integers(1, 4), st.integers(2, 6), st.integers(1, 40))
+def test_multibox_target_ignores_padding(seed, batch, num_gt, num_anchors):
+    """Each padded image gives what d2l gives for the same image without its padding rows."""
+    g = torch.Generator().manual_seed(seed)
+    anchors = _anchors(g, num_anchors)[None]
+    labels = torch.cat([torch.randint(0, 3, (batch, num_gt, 1), generator=g).float(),
+                        torch.stack([_anchors(g, num_gt) for _ in range(batch)])], dim=2)
+    real = torch.rand(batch, num_gt, generator=g) < 0.6
+    real[:, 0] = True
+    labels[~real] = torch.tensor([-1.0, 0.0, 0.0, 0.0, 0.0])
+    offsets, mask, classes = d2lx.multibox_target(anchors, labels)
+    for i in range(batch):
+        ref = d2l.multibox_target(anchors, labels[i, real[i]][None])
+        for ours, theirs in zip((offsets[i:i + 1], mask[i:i + 1], classes[i:i + 1]), ref):
+            _close(ours, theirs)
+
+
+def test_multibox_target_edges_and_errors():
+    anchors = torch.tensor([[[0.0, 0.0, 0.5, 0.5], [0.5, 0.5, 1.0, 1.0]]])
+    offsets, mask, classes = d2lx.multibox_target(anchors, torch.zeros(0, 3, 5))
+    assert offsets.shape == (0, 8) and classes.shape == (0, 2)
+    all_padding = torch.full((2, 3, 5), -1.0)
+    offsets, mask, classes = d2lx.multibox_target(anchors, all_padding)
+    assert not mask.any() and not classes.any() and not offsets.any()
+    with pytest.raises(ValueError, match=r"labels must have shape \(B, G, 5\)"):
+        d2lx.multibox_target(anchors, torch.zeros(3, 5))
+    bad = torch.tensor([[[0.0, 0.6, 0.6, 0.5, 0.5]]])
+    with pytest.raises(ValueError, match="x2 < x1"):
+        d2lx.multibox_target(anchors, bad)
+    with pytest.raises(ValueError, match=r"anchors must have shape \(1, A, 4\) or \(A, 4\), got \(1, 3, 5\)"):
+        d2lx.multibox_target(torch.zeros(1, 3, 5), torch.zeros(1, 1, 5))
+
+
+# --- NMS -------------------------------------------------------------------------------------------------------
+@settings(max_examples=300)
+@given(corner_boxes(max_n=60), seeds, st.sampled_from([0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0]), st.booleans())
+def test_nms_matches_torchvision_exactly(boxes, seed, threshold, tie):
+    g = torch.Generator().manual_seed(seed)
+    scores = torch.randint(0, 3, (len(boxes),), generator=g).float() if tie else torch.rand(len(boxes), generator=g)
+    ours = d2lx.nms(boxes, scores, threshold, block=8)  # small blocks: many blocks and in-block passes
+    assert torch.equal(ours, torchvision.ops.nms(boxes, scores, threshold))
+    assert torch.equal(d2lx.nms(boxes, scores, threshold), ours), "the block size does not change the answer"
+
+
+@given(seeds, st.integers(1, 60), st.sampled_from([0.3, 0.5, 0.7]))
+def test_nms_matches_d2l_on_distinct_scores(seed, n, threshold):
+    g = torch.Generator().manual_seed(seed)
+    boxes, scores = _anchors(g, n), torch.rand(n, generator=g)
+    scores[-1] = scores[-1] + 2.0  # distinct even for the duplicate pair
+    assert torch.equal(d2lx.nms(boxes, scores, threshold), d2l.nms(boxes, scores, threshold))
+
+
+def test_nms_edges_and_errors():
+    assert d2lx.nms(torch.zeros(0, 4), torch.zeros(0), 0.5).dtype == torch.long
+    assert d2lx.nms(torch.zeros(0, 4), torch.zeros(0), 0.5).numel() == 0
+    assert d2lx.nms(torch.tensor([[0.0, 0, 1, 1]]), torch.tensor([0.3]), 0.5).tolist() == [0]
+    with pytest.raises(ValueError, match=r"scores must have shape \(2,\)"):
+        d2lx.nms(torch.zeros(2, 4), torch.zeros(3), 0.5)
+
+
+# --- multibox_detection ----------------------------------------------------------------------------------------
+@given(seeds, st.integers(1, 3), st.integers(1, 40), st.integers(1, 6), st.sampled_from([0.3, 0.5, 0.7]),
+       st.sampled_from([0.009999999, 0.3]))
+def test_multibox_detection_matches_d2l(seed, batch, num_anchors, num_classes, nms_threshold, pos_threshold):
+    g = torch.Generator().manual_seed(seed)
+    anchors = _anchors(g, num_anchors)[None]
+    probs = torch.rand(batch, num_classes + 1, num_anchors, generator=g).softmax(dim=1)
+    offsets = torch.randn(batch, num_anchors * 4, generator=g) * 0.2
+    ours = d2lx.multibox_detection(probs, offsets, anchors, nms_threshold, pos_threshold)
+    _close(ours, d2l.multibox_detection(probs, offsets, anchors, nms_threshold, pos_threshold))
+    fast = d2lx.multibox_detection(probs, offsets, anchors, nms_threshold, pos_threshold, exact_order=False)
+    kept = ours[..., 0] >= 0
+    assert torch.equal(kept, fast[..., 0] >= 0) and torch.equal(ours[kept], fast[kept])
+    assert torch.equal(ours.reshape(-1, 6).sort(dim=0).values, fast.reshape(-1, 6).sort(dim=0).values), \
+        "exact_order=False only permutes the class -1 rows"
+
+
+@given(seeds, st.integers(1, 3), st.integers(1, 40), st.integers(2, 5))
+def test_class_aware_detection_is_batched_nms(seed, batch, num_anchors, num_classes):
+    g = torch.Generator().manual_seed(seed)
+    anchors = _anchors(g, num_anchors)
+    probs = torch.rand(batch, num_classes + 1, num_anchors, generator=g).softmax(dim=1)
+    offsets = torch.randn(batch, num_anchors * 4, generator=g) * 0.2
+    out = d2lx.multibox_detection(probs, offsets, anchors[None], 0.5, 0.0, class_aware=True)
+    for i in range(batch):
+        conf, cls = probs[i, 1:].max(dim=0)
+        boxes = d2lx.offset_inverse(anchors, offsets[i].reshape(-1, 4))
+        keep = torchvision.ops.batched_nms(boxes, conf, cls, 0.5)
+        assert torch.equal(out[i, :len(keep), 0].long(), cls[keep])
+        _close(out[i, :len(keep), 2:], boxes[keep])
+        assert (out[i, len(keep):, 0] == -1).all()
+
+
+def test_multibox_detection_edges_and_errors():
+    anchors = torch.tensor([[[0.1, 0.1, 0.5, 0.5]]])
+    assert d2lx.multibox_detection(torch.zeros(0, 2, 1), torch.zeros(0, 4), anchors).shape == (0, 1, 6)
+    assert d2lx.multibox_detection(torch.zeros(2, 2, 0), torch.zeros(2, 0), torch.zeros(1, 0, 4)).shape == (2, 0, 6)
+    with pytest.raises(ValueError, match=r"cls_probs must have shape \(B, 1 \+ C, A\)"):
+        d2lx.multibox_detection(torch.zeros(2, 1), torch.zeros(1, 4), anchors)
+    with pytest.raises(ValueError, match=r"C >= 1"):
+        d2lx.multibox_detection(torch.zeros(1, 1, 1), torch.zeros(1, 4), anchors)
+    with pytest.raises(ValueError, match=r"offset_preds \(1, 4\)"):
+        d2lx.multibox_detection(torch.zeros(1, 2, 1), torch.zeros(1, 8), anchors)
+    with pytest.raises(ValueError, match="NaN"):
+        d2lx.multibox_detection(torch.full((1, 2, 1), float("nan")), torch.zeros(1, 4), anchors)
+
+
+def test_offset_inverse_rejects_wrong_shapes():
+    with pytest.raises(ValueError, match=r"offset_preds must have shape \(A, 4\) or \(B, A, 4\) with A = 2"):
+        d2lx.offset_inverse(torch.zeros(2, 4), torch.zeros(3, 4))
