@@ -6,9 +6,13 @@ from d2lx.anchor_boxes import (
     multibox_prior, show_bboxes, box_iou, assign_anchor_to_bbox, offset_boxes, offset_inverse,
     multibox_target, nms, multibox_detection,
 )
+from d2lx.multiscale_detection import (
+    display_anchors, TINYSSD_SIZES, TINYSSD_RATIOS, TINYSSD_FMAPS, tinyssd_anchors,
+)
 
 __all__ = [
     "check_boxes", "box_corner_to_center", "box_center_to_corner", "bbox_to_rect", "multibox_prior",
     "show_bboxes", "box_iou", "assign_anchor_to_bbox", "offset_boxes", "offset_inverse", "multibox_target",
-    "nms", "multibox_detection",
+    "nms", "multibox_detection", "display_anchors", "TINYSSD_SIZES", "TINYSSD_RATIOS", "TINYSSD_FMAPS",
+    "tinyssd_anchors",
 ]

@@ -223,3 +223,11 @@ def test_multibox_detection_edges_and_errors():
 def test_offset_inverse_rejects_wrong_shapes():
     with pytest.raises(ValueError, match=r"offset_preds must have shape \(A, 4\) or \(B, A, 4\) with A = 2"):
         d2lx.offset_inverse(torch.zeros(2, 4), torch.zeros(3, 4))
+
+
+def test_tinyssd_anchors_match_d2l():
+    ref = torch.cat([d2l.multibox_prior(torch.zeros(1, 1, f, f), s, r)
+                     for f, s, r in zip(d2lx.TINYSSD_FMAPS, d2lx.TINYSSD_SIZES, d2lx.TINYSSD_RATIOS)], dim=1)
+    ours = d2lx.tinyssd_anchors()
+    assert ours.shape == (1, 5444, 4)
+    _close(ours, ref)

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
+import d2lx
 from d2lx import widgets
 
 box = st.tuples(st.integers(0, 300), st.integers(0, 300), st.integers(0, 200), st.integers(0, 200)).map(
@@ -54,3 +55,70 @@ def test_playground_follows_its_sliders():
     pg.controls["a_w"].value = 25  # A half as wide
     assert pg.state["iou"] == pytest.approx(0.5)
     assert pg.controls["a_x"].max == 199 and pg.controls["a_h"].max == 100, "ranges follow the image size"
+
+
+# --- 04 and 05 -------------------------------------------------------------------------------------------------
+def test_anchors_at_is_a_slice_of_multibox_prior():
+    sizes, ratios = [0.5, 0.25], [1, 2]
+    anchors = widgets.anchors_at(40, 60, sizes, ratios, x=10, y=30)
+    full = d2lx.multibox_prior(torch.zeros(40, 60), sizes, ratios).reshape(40, 60, 3, 4)
+    torch.testing.assert_close(anchors, full[30, 10] * torch.tensor([60.0, 40.0, 60.0, 40.0]))
+    centre = (anchors[:, :2] + anchors[:, 2:]) / 2
+    torch.testing.assert_close(centre, torch.tensor([[10.5, 30.5]] * 3), atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="outside"):
+        widgets.anchors_at(40, 60, sizes, ratios, x=60, y=0)
+
+
+@pytest.mark.parametrize("text", ["", "1, x", "0.5, -1", "0"])
+def test_parse_numbers_rejects_with_the_field_name(text):
+    with pytest.raises(ValueError, match="^ratios: write positive numbers"):
+        widgets.parse_numbers(text, "ratios")
+
+
+def test_anchor_explorer_follows_its_controls():
+    image = Image.new("RGB", (64, 48))
+    ex = widgets.AnchorExplorer(image, {"thing": [10, 10, 40, 40]}, sizes="0.5, 0.25", ratios="1, 2, 0.5")
+    assert len(ex.state["anchors"]) == 4 and "4 anchors" in ex.caption.value
+    ex.controls["sizes"].value = "0.5"
+    assert len(ex.state["anchors"]) == 3
+    ex.controls["x"].value, ex.controls["y"].value = 25, 25  # centre of the object: the best IoU rises
+    centred = float(ex.state["ious"].max())
+    ex.controls["x"].value = 60
+    assert float(ex.state["ious"].max()) < centred
+    ex.controls["sizes"].value = "big"
+    assert "sizes" in ex.state["error"] and "color:#b00020" in ex.caption.value
+
+
+def test_assignment_counts_and_threshold():
+    image = Image.new("RGB", (100, 100))
+    objects = {"a": [10, 10, 40, 40], "b": [60, 55, 95, 95]}
+    anchors = d2lx.multibox_prior(torch.zeros(4, 4), [0.3, 0.5], [1, 2, 0.5])[0]
+    fig, state = widgets.draw_assignment(image, objects, anchors, 0.5)
+    gt = torch.tensor(list(objects.values()), dtype=torch.float32) / 100
+    assert torch.equal(state["assigned"], d2lx.assign_anchor_to_bbox(gt, anchors, iou_threshold=0.5))
+    assert sum(state["counts"].values()) + state["background"] == len(anchors)
+    view = widgets.AssignmentView(image, objects, anchors)
+    view.controls["iou_threshold"].value = 0.2
+    loose = dict(view.state["counts"])
+    view.controls["iou_threshold"].value = 0.95
+    assert all(1 <= view.state["counts"][k] <= loose[k] for k in loose)
+
+
+def test_nms_playground_counts_what_nms_keeps():
+    boxes = torch.tensor([[10.0, 10, 50, 50], [12, 12, 52, 52], [60, 60, 90, 90], [61, 60, 90, 91]])
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.95])
+    fig, state = widgets.draw_nms(Image.new("RGB", (100, 100)), boxes, scores, 0.5)
+    assert state["keep"].tolist() == [3, 0] and state["kept"] == 2 and state["total"] == 4
+    pg = widgets.NmsPlayground(Image.new("RGB", (100, 100)), boxes, scores)
+    pg.controls["iou_threshold"].value = 0.95
+    assert pg.state["kept"] == 4 and "kept 4 of 4" in pg.caption.value
+
+
+def test_multiscale_panels():
+    fig, state = widgets.draw_multiscale(Image.new("RGB", (80, 60)), fmap=6, size=0.2)
+    assert state["panels"] == [{"fmap": 6, "size": 0.2, "anchors": 108}, {"fmap": 3, "size": 0.4, "anchors": 27},
+                               {"fmap": 1, "size": 0.8, "anchors": 3}]
+    assert len(fig.axes) == 3
+    view = widgets.MultiscaleView(Image.new("RGB", (80, 60)))
+    view.controls["size"].value = 0.6
+    assert [p["size"] for p in view.state["panels"]] == [0.6, 1.0, 1.0], "sizes are capped at the whole image"
