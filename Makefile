@@ -14,7 +14,7 @@ TESTENV := D2LX_PROFILE=smoke D2LX_OFFLINE=1 MPLBACKEND=Agg PYTHONHASHSEED=0 \
            JUPYTER_PLATFORM_DIRS=1 IPYTHONDIR=$(CURDIR)/$(VENV)/.ipython MPLCONFIGDIR=$(CURDIR)/$(VENV)/.mpl
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help setup lab test lint export bench clean
+.PHONY: help setup browser-deps lab test lint export bench clean
 
 help:
 	@echo "make lab    install everything into .venv and open JupyterLab"
@@ -35,6 +35,15 @@ $(STAMP): $(REQS)
 	@touch $@
 	@echo "setup done: $(VENV)"
 
+# The browser tests drive Debian's chromium. Install it when it is missing and we can (root with apt-get);
+# otherwise say so: tests/browser then skips itself with the same reason.
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "warning: chromium is missing and cannot be installed here; the browser tests will be skipped" >&2; fi; }
+
 lab: setup
 	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/
 
@@ -42,11 +51,12 @@ lint: setup
 	$(BIN)/ruff check d2lx notebooks tests
 	$(BIN)/nbstripout --verify $(NOTEBOOKS)
 
-test: lint
+test: lint browser-deps
 	$(BIN)/python d2lx/export.py --check
-	$(TESTENV) $(BIN)/python -m pytest tests -p no:cacheprovider --ignore=tests/bench
+	$(TESTENV) $(BIN)/python -m pytest tests -p no:cacheprovider --ignore=tests/bench --ignore=tests/browser
 	$(TESTENV) $(BIN)/python -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
 	    --nbval-cell-timeout=300 $(NOTEBOOKS)
+	$(TESTENV) $(BIN)/python -m pytest -p no:cacheprovider tests/browser
 
 export: setup
 	$(BIN)/python d2lx/export.py

@@ -45,13 +45,22 @@ def iou_state(box_a: Sequence[float], box_b: Sequence[float]) -> dict:
     return {"iou": iou, "intersection": inter, "union": area(a) + area(b) - inter, "overlap": overlap}
 
 
+def _image_axes(image, figsize):
+    img = to_numpy_image(image)
+    fig = Figure(figsize=figsize)
+    ax = fig.add_subplot()
+    ax.imshow(img)
+    ax.set_xlim(0, img.shape[1])
+    ax.set_ylim(img.shape[0], 0)  # a fixed frame: anchors that stick out do not resize the figure
+    ax.axis("off")
+    return fig, ax, img.shape[0], img.shape[1]
+
+
 def draw_iou(image, box_a: Sequence[float], box_b: Sequence[float], labels: Sequence[str] = ("A", "B"),
              figsize: tuple[float, float] = (5.0, 4.0)) -> tuple[Figure, dict]:
     """Draw two boxes and their intersection on ``image``; return the figure and :func:`iou_state`."""
     state = iou_state(box_a, box_b)
-    fig = Figure(figsize=figsize)
-    ax = fig.add_subplot()
-    ax.imshow(to_numpy_image(image))
+    fig, ax, _, _ = _image_axes(image, figsize)
     for box, label, color in ((box_a, labels[0], "tab:blue"), (box_b, labels[1], "tab:orange")):
         ax.add_patch(Rectangle((box[0], box[1]), box[2] - box[0], box[3] - box[1], fill=False, edgecolor=color,
                                linewidth=2))
@@ -61,7 +70,6 @@ def draw_iou(image, box_a: Sequence[float], box_b: Sequence[float], labels: Sequ
         x1, y1, x2, y2 = state["overlap"]
         ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, facecolor="tab:green", alpha=0.35, edgecolor="none"))
     ax.set_title(f"IoU = {state['iou']:.3f}")
-    ax.axis("off")
     fig.tight_layout()
     return fig, state
 
@@ -155,17 +163,6 @@ def parse_numbers(text: str, name: str) -> list[float]:
     if not values or any(not v > 0 for v in values):
         raise ValueError(f"{name}: write positive numbers separated by commas, like 0.75, 0.5 (got {text!r})")
     return values
-
-
-def _image_axes(image, figsize):
-    img = to_numpy_image(image)
-    fig = Figure(figsize=figsize)
-    ax = fig.add_subplot()
-    ax.imshow(img)
-    ax.set_xlim(0, img.shape[1])
-    ax.set_ylim(img.shape[0], 0)  # a fixed frame: anchors that stick out do not resize the figure
-    ax.axis("off")
-    return fig, ax, img.shape[0], img.shape[1]
 
 
 def _pixel_scale(height: int, width: int) -> torch.Tensor:
