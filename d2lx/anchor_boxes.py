@@ -94,38 +94,37 @@ def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
 def _assign_batched(jaccard: torch.Tensor, num_gt: torch.Tensor, iou_threshold: float) -> torch.Tensor:
     """d2l's assignment for a whole batch at once.
 
-    jaccard: (B, A, G) IoU of anchors with ground truths, -1 in padded columns, no NaN; it is overwritten.
+    jaccard: (B, G, A) IoU of ground truths with anchors, -1 in padding rows, no NaN; it is overwritten.
     num_gt: (B,) real ground truths per image (they come first). Returns (B, A): each anchor's ground truth,
     or -1.
     """
-    batch, num_anchors, num_gt_max = jaccard.shape
+    batch, num_gt_max, num_anchors = jaccard.shape
     assigned = torch.full((batch, num_anchors), -1, dtype=torch.long, device=jaccard.device)
     if jaccard.numel() == 0:
         return assigned
-    # 1. every anchor whose best IoU reaches the threshold takes that ground truth
-    max_ious, indices = jaccard.max(dim=2)
-    above = max_ious >= iou_threshold
-    assigned[above] = indices[above]
+    # 1. every anchor whose best IoU reaches the threshold takes that ground truth (the first, on ties)
+    b, a = torch.nonzero(jaccard.amax(dim=1) >= iou_threshold, as_tuple=True)
+    assigned[b, a] = jaccard[b, :, a].argmax(dim=1)
     # 2. greedy: each step, the largest IoU left in an image pairs its anchor and ground truth for good.
-    # d2l takes the argmax of the whole (A, G) matrix each step; we keep each column's best anchor instead
-    # and only recompute the columns whose best anchor was just taken. Ties go to the smallest anchor, then
-    # the smallest ground truth, exactly like d2l's argmax of the flattened matrix.
-    col_best, col_anchor = jaccard.max(dim=1)                                   # (B, G)
+    # d2l takes the argmax of the whole (A, G) matrix each step; we keep each ground truth's best anchor
+    # instead and only recompute the ones whose best anchor was just taken. Ties go to the smallest anchor,
+    # then the smallest ground truth, exactly like d2l's argmax of the flattened matrix.
+    gt_best, gt_anchor = jaccard.max(dim=2)                                     # (B, G)
     g_index = torch.arange(num_gt_max, device=jaccard.device)
     for step in range(int(num_gt.max())):  # a loop over greedy steps, at most G, not over anchors
         b = torch.nonzero(step < num_gt).squeeze(1)
-        best, anchor_of, gt_of = col_best[b], col_anchor[b], g_index.expand(b.numel(), -1)
+        best, anchor_of = gt_best[b], gt_anchor[b]
         is_max = best == best.max(dim=1, keepdim=True).values
         anchor = torch.where(is_max, anchor_of, num_anchors).min(dim=1).values
-        gt = torch.where(is_max & (anchor_of == anchor[:, None]), gt_of, num_gt_max).min(dim=1).values
+        gt = torch.where(is_max & (anchor_of == anchor[:, None]), g_index, num_gt_max).min(dim=1).values
         assigned[b, anchor] = gt
-        jaccard[b, anchor, :] = -1                       # discard the anchor's row ...
-        jaccard[b, :, gt] = -1                           # ... and the ground truth's column
-        col_best[b, gt], col_anchor[b, gt] = -1, 0
-        stale_b, stale_g = torch.nonzero((col_anchor[b] == anchor[:, None]) & (col_best[b] > -1), as_tuple=True)
+        jaccard[b, gt, :] = -1                           # discard the ground truth ...
+        jaccard[b, :, anchor] = -1                       # ... and the anchor
+        gt_best[b, gt], gt_anchor[b, gt] = -1, 0
+        stale_b, stale_g = torch.nonzero((gt_anchor[b] == anchor[:, None]) & (gt_best[b] > -1), as_tuple=True)
         stale_b = b[stale_b]
-        if stale_b.numel():                              # columns that had the taken anchor as their best
-            col_best[stale_b, stale_g], col_anchor[stale_b, stale_g] = jaccard[stale_b, :, stale_g].max(dim=1)
+        if stale_b.numel():                              # ground truths whose best anchor was just taken
+            gt_best[stale_b, stale_g], gt_anchor[stale_b, stale_g] = jaccard[stale_b, stale_g].max(dim=1)
     return assigned
 
 
@@ -137,7 +136,7 @@ def assign_anchor_to_bbox(ground_truth: torch.Tensor, anchors: torch.Tensor, dev
     """
     d2lx.check_boxes(ground_truth, "ground_truth")
     d2lx.check_boxes(anchors, "anchors")
-    jaccard = _pairwise_iou(anchors, ground_truth).nan_to_num_(0.0).unsqueeze(0)  # 0 / 0: no overlap
+    jaccard = _pairwise_iou(ground_truth, anchors).nan_to_num_(0.0).unsqueeze(0)  # 0 / 0: no overlap
     num_gt = torch.tensor([ground_truth.shape[0]], device=anchors.device)
     assigned = _assign_batched(jaccard, num_gt, iou_threshold)[0]
     return assigned if device is None else assigned.to(device)
@@ -209,7 +208,7 @@ def multibox_target(anchors: torch.Tensor, labels: torch.Tensor):
         jaccard.nan_to_num_(0.0)                   # 0 / 0 from an empty anchor and an empty box: no overlap
     padded = torch.nonzero(~real, as_tuple=True)
     jaccard[padded] = -1                           # padding rows never win
-    assigned = _assign_batched(jaccard.transpose(1, 2), real.sum(dim=1), iou_threshold=0.5)   # (B, A)
+    assigned = _assign_batched(jaccard, real.sum(dim=1), iou_threshold=0.5)                   # (B, A)
     # targets for the positive anchors only; everything else stays 0 (background)
     b, a = torch.nonzero(assigned >= 0, as_tuple=True)
     g = assigned[b, a]
