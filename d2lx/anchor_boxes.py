@@ -111,12 +111,15 @@ def _assign_batched(jaccard: torch.Tensor, num_gt: torch.Tensor, iou_threshold: 
     # then the smallest ground truth, exactly like d2l's argmax of the flattened matrix.
     gt_best, gt_anchor = jaccard.max(dim=2)                                     # (B, G)
     g_index = torch.arange(num_gt_max, device=jaccard.device)
+    every_image = torch.arange(batch, device=jaccard.device)
     for step in range(int(num_gt.max())):  # a loop over greedy steps, at most G, not over anchors
-        b = torch.nonzero(step < num_gt).squeeze(1)
+        active = step < num_gt
+        b = every_image if bool(active.all()) else torch.nonzero(active).squeeze(1)
         best, anchor_of = gt_best[b], gt_anchor[b]
-        is_max = best == best.max(dim=1, keepdim=True).values
-        anchor = torch.where(is_max, anchor_of, num_anchors).min(dim=1).values
-        gt = torch.where(is_max & (anchor_of == anchor[:, None]), g_index, num_gt_max).min(dim=1).values
+        # among the largest IoUs, the smallest (anchor, ground truth) pair, as one number
+        key = torch.where(best == best.max(dim=1, keepdim=True).values, anchor_of * num_gt_max + g_index,
+                          num_anchors * num_gt_max).min(dim=1).values
+        anchor, gt = torch.div(key, num_gt_max, rounding_mode="floor"), key % num_gt_max
         assigned[b, anchor] = gt
         jaccard[b, gt, :] = -1                           # discard the ground truth ...
         jaccard[b, :, anchor] = -1                       # ... and the anchor
