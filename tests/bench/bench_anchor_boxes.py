@@ -7,17 +7,9 @@ from run import Case
 
 import d2lx
 
-SSD_SIZES = [[0.2, 0.272], [0.37, 0.447], [0.54, 0.619], [0.71, 0.79], [0.88, 0.961]]
-
-
-def ssd_anchors() -> torch.Tensor:
-    return torch.cat([d2lx.multibox_prior(torch.zeros(s, s), size, [1, 2, 0.5])
-                      for s, size in zip([32, 16, 8, 4, 1], SSD_SIZES)], dim=1)
-
-
 def cases() -> list[Case]:
     g = torch.Generator().manual_seed(0)
-    anchors = ssd_anchors()
+    anchors = d2lx.tinyssd_anchors()
     num_anchors = anchors.shape[1]
 
     # box_iou, 2000 x 2000
@@ -49,8 +41,8 @@ def cases() -> list[Case]:
              "torchvision.ops.box_iou", goal="within:1.2"),
         Case("box_iou 2000x2000", lambda: d2lx.box_iou(b1, b2), lambda: d2l.box_iou(b1, b2), "d2l.box_iou"),
         Case("multibox_prior 32x32, 2 sizes, 3 ratios",
-             lambda: d2lx.multibox_prior(torch.zeros(32, 32), SSD_SIZES[0], [1, 2, 0.5]),
-             lambda: d2l.multibox_prior(torch.zeros(32, 32), SSD_SIZES[0], [1, 2, 0.5]), "d2l.multibox_prior"),
+             lambda: d2lx.multibox_prior(torch.zeros(32, 32), d2lx.TINYSSD_SIZES[0], [1, 2, 0.5]),
+             lambda: d2l.multibox_prior(torch.zeros(32, 32), d2lx.TINYSSD_SIZES[0], [1, 2, 0.5]), "d2l.multibox_prior"),
         Case("multibox_target batch 32, 10 gt", lambda: d2lx.multibox_target(anchors, labels),
              lambda: d2l.multibox_target(anchors, labels), "d2l.multibox_target", goal="faster:10"),
         Case("nms from scratch, 5444 boxes", lambda: d2lx.nms(nms_boxes, nms_scores, 0.5),
