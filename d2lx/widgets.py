@@ -17,6 +17,7 @@ from IPython.display import display
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+import d2lx
 from d2lx.plotting import to_numpy_image
 
 __all__ = ["FigureWidget", "iou_state", "draw_iou", "IouPlayground", "iou_playground", "parse_numbers", "anchors_at",
@@ -56,14 +57,20 @@ def _image_axes(image, figsize):
     return fig, ax, img.shape[0], img.shape[1]
 
 
+def _outline(ax, box: Sequence[float], color, **style) -> None:
+    """Draw one box (x1, y1, x2, y2, pixels) with d2lx.bbox_to_rect, restyled by ``style``."""
+    rect = d2lx.bbox_to_rect(box, color)
+    rect.set(**style)
+    ax.add_patch(rect)
+
+
 def draw_iou(image, box_a: Sequence[float], box_b: Sequence[float], labels: Sequence[str] = ("A", "B"),
              figsize: tuple[float, float] = (5.0, 4.0)) -> tuple[Figure, dict]:
     """Draw two boxes and their intersection on ``image``; return the figure and :func:`iou_state`."""
     state = iou_state(box_a, box_b)
     fig, ax, _, _ = _image_axes(image, figsize)
     for box, label, color in ((box_a, labels[0], "tab:blue"), (box_b, labels[1], "tab:orange")):
-        ax.add_patch(Rectangle((box[0], box[1]), box[2] - box[0], box[3] - box[1], fill=False, edgecolor=color,
-                               linewidth=2))
+        _outline(ax, box, color)
         ax.text(box[0], box[1], label, color="white", fontsize=9, va="bottom",
                 bbox={"facecolor": color, "edgecolor": "none", "pad": 1})
     if state["overlap"]:
@@ -172,8 +179,6 @@ def _pixel_scale(height: int, width: int) -> torch.Tensor:
 def anchors_at(height: int, width: int, sizes: Sequence[float], ratios: Sequence[float], x: int,
                y: int) -> torch.Tensor:
     """The n + m - 1 anchors that ``multibox_prior`` centres on pixel (x, y): (n + m - 1, 4) corners, pixels."""
-    import d2lx
-
     if not (0 <= x < width and 0 <= y < height):
         raise ValueError(f"pixel ({x}, {y}) is outside the {width}x{height} image")
     anchors = d2lx.multibox_prior(torch.empty(height, width), sizes, ratios)
@@ -184,8 +189,6 @@ def draw_anchors(image, sizes: Sequence[float], ratios: Sequence[float], x: int,
                  gt_box: Sequence[float] | None = None, gt_label: str = "object",
                  figsize: tuple[float, float] = (5.0, 4.5)) -> tuple[Figure, dict]:
     """The anchors centred on pixel (x, y), labelled with their size, ratio and IoU with ``gt_box`` (pixels)."""
-    import d2lx
-
     fig, ax, height, width = _image_axes(image, figsize)
     anchors = anchors_at(height, width, sizes, ratios, x, y)
     names = [f"s={s:g}, r={ratios[0]:g}" for s in sizes] + [f"s={sizes[0]:g}, r={r:g}" for r in ratios[1:]]
@@ -237,8 +240,6 @@ def draw_assignment(image, objects: dict[str, Sequence[float]], anchors: torch.T
     """Anchors (A, 4, fractions of the image) coloured by the object ``assign_anchor_to_bbox`` gives them, or
     grey for background, with an arrow from each assigned anchor's centre to its object's centre (the offset).
     """
-    import d2lx
-
     fig, ax, height, width = _image_axes(image, figsize)
     scale = _pixel_scale(height, width)
     names = list(objects)
@@ -247,12 +248,11 @@ def draw_assignment(image, objects: dict[str, Sequence[float]], anchors: torch.T
     pixels = anchors * scale
     colors = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"]
     for box in pixels[assigned < 0].tolist():
-        ax.add_patch(Rectangle(box[:2], box[2] - box[0], box[3] - box[1], fill=False, edgecolor="0.8",
-                               linewidth=0.6, linestyle=":"))
+        _outline(ax, box, "0.8", linewidth=0.6, linestyle=":")
     gt_centers = d2lx.box_corner_to_center(gt * scale)[:, :2]
     for box, j in zip(pixels[assigned >= 0].tolist(), assigned[assigned >= 0].tolist()):
         color = colors[j % len(colors)]
-        ax.add_patch(Rectangle(box[:2], box[2] - box[0], box[3] - box[1], fill=False, edgecolor=color, linewidth=1.8))
+        _outline(ax, box, color, linewidth=1.8)
         cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
         gx, gy = gt_centers[j].tolist()
         ax.annotate("", xy=(gx, gy), xytext=(cx, cy), arrowprops={"arrowstyle": "->", "color": color, "lw": 1.2})
@@ -283,15 +283,12 @@ class AssignmentView(FigureWidget):
 def draw_nms(image, boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float,
              figsize: tuple[float, float] = (5.0, 4.5)) -> tuple[Figure, dict]:
     """Boxes (N, 4, pixels) after ``d2lx.nms``: kept ones solid with their score, suppressed ones dashed."""
-    import d2lx
-
     fig, ax, _, _ = _image_axes(image, figsize)
     keep = d2lx.nms(boxes, scores, iou_threshold)
     kept = torch.zeros(len(boxes), dtype=torch.bool)
     kept[keep] = True
     for box in boxes[~kept].tolist():
-        ax.add_patch(Rectangle(box[:2], box[2] - box[0], box[3] - box[1], fill=False, edgecolor="0.55",
-                               linewidth=1, linestyle="--"))
+        _outline(ax, box, "0.55", linewidth=1, linestyle="--")
     d2lx.show_bboxes(ax, boxes[keep], [f"{float(s):.2f}" for s in scores[keep]],
                      ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"])
     fig.tight_layout()
@@ -318,8 +315,6 @@ def draw_multiscale(image, fmap: int, size: float, levels: int = 3, ratios: Sequ
                     figsize_per_panel: float = 3.2) -> tuple[Figure, dict]:
     """d2l's ``display_anchors`` at ``levels`` scales side by side: each level halves the feature map and
     doubles the anchor size, as SSD's stages do."""
-    import d2lx
-
     img = to_numpy_image(image)
     height, width = img.shape[:2]
     fig = Figure(figsize=(figsize_per_panel * levels, figsize_per_panel * height / width + 0.4))
