@@ -50,6 +50,10 @@ __all__ = [
     "fetch",
     "photo",
     "read_image",
+    "image_folder",
+    "cifar10",
+    "package_photos",
+    "random_patches",
 ]
 
 #: d2l's bucket: the book's data sets live here.
@@ -87,7 +91,8 @@ class Entry:
     """One registered download.
 
     ``folder`` is the top-level folder inside an archive (``None`` for a single file). ``sha1`` is d2l's
-    recorded hash; ``sha256`` is ours. An entry with neither is verified by content only and prints a warning.
+    recorded hash, ``md5`` torchvision's, ``sha256`` ours. An entry with none is verified by content only and
+    prints a warning.
     ``boxes`` holds known object boxes (pixels, corner format) of a single photo, real and stand-in.
     """
 
@@ -95,6 +100,7 @@ class Entry:
     url: str
     sha1: str | None = None
     sha256: str | None = None
+    md5: str | None = None
     folder: str | None = None
     boxes: dict[str, list[float]] = field(default_factory=dict)
     standin_builder: Callable[[Path], dict | None] | None = None
@@ -176,18 +182,25 @@ def is_online(url: str = DATA_URL, timeout: float = 3.0) -> bool:
     return _reachable(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80), timeout)
 
 
+_ALGORITHMS = ("sha256", "sha1", "md5")
+
+
+def _hashers() -> dict:
+    return {algo: hashlib.new(algo, usedforsecurity=False) for algo in _ALGORITHMS}
+
+
 def file_hashes(path: Path) -> dict[str, str]:
-    """The sha1 and sha256 hex digests of a file, read in chunks."""
-    sha1, sha256 = hashlib.sha1(), hashlib.sha256()
+    """The sha256, sha1 and md5 hex digests of a file, read in chunks."""
+    hashers = _hashers()
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
-            sha1.update(chunk)
-            sha256.update(chunk)
-    return {"sha1": sha1.hexdigest(), "sha256": sha256.hexdigest()}
+            for h in hashers.values():
+                h.update(chunk)
+    return {algo: h.hexdigest() for algo, h in hashers.items()}
 
 
 def _check_hash(path: Path, entry: Entry, actual: dict[str, str]) -> None:
-    for algo in ("sha256", "sha1"):
+    for algo in _ALGORITHMS:
         expected = getattr(entry, algo)
         if expected and actual[algo] != expected.lower():
             raise ChecksumError(
@@ -209,7 +222,7 @@ def _stream(url: str, tmp: Path, timeout: float) -> dict[str, str]:
     from tqdm.auto import tqdm
 
     request = urllib.request.Request(url, headers={"User-Agent": "d2lx"})
-    sha1, sha256 = hashlib.sha1(), hashlib.sha256()
+    hashers = _hashers()
     with urllib.request.urlopen(request, timeout=timeout) as response:
         if getattr(response, "status", 200) != 200:
             raise OSError(f"GET {url} answered HTTP {response.status}")
@@ -218,13 +231,13 @@ def _stream(url: str, tmp: Path, timeout: float) -> dict[str, str]:
             received = 0
             while chunk := response.read(_CHUNK):
                 out.write(chunk)
-                sha1.update(chunk)
-                sha256.update(chunk)
+                for h in hashers.values():
+                    h.update(chunk)
                 bar.update(len(chunk))
                 received += len(chunk)
     if total is not None and received != total:  # read(amt) returns b"" when the connection drops early
         raise http.client.IncompleteRead(b"", total - received)
-    return {"sha1": sha1.hexdigest(), "sha256": sha256.hexdigest()}
+    return {algo: h.hexdigest() for algo, h in hashers.items()}
 
 
 def download(name: str, *, timeout: float = 30.0) -> Path:
@@ -254,7 +267,7 @@ def download(name: str, *, timeout: float = 30.0) -> Path:
         except (OSError, http.client.HTTPException) as err:
             raise DownloadError(f"downloading {name} from {entry.url} failed: {err!r}; nothing was kept") from err
         _check_hash(target, entry, actual)
-        if not (entry.sha1 or entry.sha256):
+        if not (entry.sha1 or entry.sha256 or entry.md5):
             _verify_content(tmp, entry)
             print(f"warning: no recorded hash for {name}; checked its content only (sha256 {actual['sha256']})")
         os.replace(tmp, target)
@@ -418,3 +431,151 @@ def _catdog_standin(out: Path) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(skdata.astronaut()).save(out, quality=95)
     return {"astronaut": [28.0, 14.0, 350.0, 511.0], "helmet": [280.0, 330.0, 508.0, 511.0]}
+register("cifar10", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+         md5="c58f30108f718f92721af3b95e74349a", folder="cifar-10-batches-py")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Image classification: loaders that work the same on the real data and on the stand-ins.
+
+def image_folder(root: str | os.PathLike, transform: Callable | None = None):
+    """``torchvision.datasets.ImageFolder`` over ``root/<class>/*``, reading each file with :func:`read_image`,
+    so a corrupt or unreadable image raises an error naming that file."""
+    from torchvision.datasets import ImageFolder
+
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder {root} does not exist")
+    return ImageFolder(root, transform=transform, loader=read_image)
+
+
+def cifar10(train: bool = True, transform: Callable | None = None, quiet: bool = False):
+    """CIFAR-10 as ``torchvision.datasets.CIFAR10``: the real one (downloaded once, md5-checked) when online or
+    cached, else the offline stand-in in the same pickled-batch format. ``train`` picks the split."""
+    from torchvision.datasets import CIFAR10
+
+    path, _, real = _fetch("cifar10", quiet)
+    cls = CIFAR10 if real else _cifar10_standin_class()
+    try:
+        return cls(root=str(path.parent), train=train, transform=transform, download=False)
+    except RuntimeError as err:  # torchvision's md5 check of the extracted batches failed
+        raise ChecksumError(f"{path}: a CIFAR-10 batch file is missing or corrupt ({err}); delete {path} and "
+                            "run again to extract it afresh") from err
+
+
+def _check_standin_files(folder: Path) -> None:
+    """Every file the stand-in's manifest lists is there with its md5; else an error naming the file."""
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"{manifest_path} is missing: the CIFAR-10 stand-in is incomplete; delete "
+                                f"{folder.parent} and run again")
+    for name, md5 in json.loads(manifest_path.read_text())["md5"].items():
+        file = folder / name
+        if not file.is_file():
+            raise FileNotFoundError(f"{file} is missing; delete {folder.parent} and run again to rebuild it")
+        if file_hashes(file)["md5"] != md5:
+            raise ChecksumError(f"{file} is corrupt (its md5 is not the one the stand-in recorded); delete "
+                                f"{folder.parent} and run again to rebuild it")
+
+
+@functools.cache  # the class needs torchvision: build it on first use only
+def _cifar10_standin_class():
+    from torchvision.datasets import CIFAR10
+
+    class StandinCIFAR10(CIFAR10):
+        """torchvision's CIFAR10 reader with the stand-in's own file list and md5s (from its manifest), so
+        torchvision's integrity check runs on the stand-in too."""
+
+        def __init__(self, root: str, *args, **kwargs):
+            _check_standin_files(Path(root) / self.base_folder)
+            manifest = json.loads((Path(root) / self.base_folder / "manifest.json").read_text())
+            md5 = manifest["md5"]
+            self.train_list = [[name, md5[name]] for name in manifest["train"]]
+            self.test_list = [[name, md5[name]] for name in manifest["test"]]
+            self.meta = {"filename": "batches.meta", "key": "label_names", "md5": md5["batches.meta"]}
+            super().__init__(root, *args, **kwargs)
+
+    return StandinCIFAR10
+
+
+def package_photos() -> dict[str, Image.Image]:
+    """Ten real colour photos that scikit-image, scikit-learn and matplotlib ship, by a short honest name."""
+    import matplotlib.cbook
+    from skimage import data as sk
+    from sklearn.datasets import load_sample_image
+
+    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
+        hopper = Image.open(f).convert("RGB")
+    arrays = {"astronaut": sk.astronaut(), "cat": sk.chelsea(), "coffee": sk.coffee(), "rocket": sk.rocket(),
+              "motorcycle": sk.stereo_motorcycle()[0], "palace": load_sample_image("china.jpg"),
+              "flower": load_sample_image("flower.jpg"), "galaxies": sk.hubble_deep_field(),
+              "cells": sk.immunohistochemistry()}
+    photos = {name: Image.fromarray(array).convert("RGB") for name, array in arrays.items()}
+    photos["grace-hopper"] = hopper
+    return photos
+
+
+def random_patches(photo: Image.Image, count: int, size: int, rng, scale: tuple[float, float]) -> list[Image.Image]:
+    """``count`` square crops of ``photo`` with a side of ``scale`` × its short side (uniform), at uniform
+    positions, each resized to ``size`` × ``size``. ``rng``: a ``numpy.random.Generator``."""
+    width, height = photo.size
+    sides = rng.uniform(*scale, size=count) * min(width, height)
+    xs, ys = rng.uniform(size=count) * (width - sides), rng.uniform(size=count) * (height - sides)
+    return [photo.resize((size, size), Image.Resampling.LANCZOS, box=(x, y, x + s, y + s))
+            for x, y, s in zip(xs, ys, sides)]
+
+
+_CIFAR_STANDIN = {"train": 2000, "test": 1000, "batches": 5, "seed": 10}
+
+
+@standin("cifar10", f"{_CIFAR_STANDIN['train']} + {_CIFAR_STANDIN['test']} 32x32 patches cut at random "
+         "scales from ten photos the packages ship; the class is the photo (astronaut, cat, coffee, ...)")
+def _cifar10_standin(out: Path) -> None:
+    import pickle
+
+    import numpy as np
+
+    photos = package_photos()
+    names = sorted(photos)
+    rng = np.random.default_rng(_CIFAR_STANDIN["seed"])
+    out.mkdir(parents=True)
+    manifest: dict = {"train": [], "test": [], "md5": {}}
+
+    def write(name: str, payload: dict) -> None:
+        (out / name).write_bytes(pickle.dumps(payload, protocol=2))
+        manifest["md5"][name] = file_hashes(out / name)["md5"]
+
+    for split in ("train", "test"):
+        total = _CIFAR_STANDIN[split]
+        labels = rng.permutation(np.arange(total) % len(names))
+        patches = {c: iter(random_patches(photos[names[c]], int((labels == c).sum()), 32, rng, (0.12, 0.5)))
+                   for c in range(len(names))}
+        images = np.stack([np.asarray(next(patches[c])) for c in labels])  # (N, 32, 32, 3)
+        data = images.transpose(0, 3, 1, 2).reshape(total, -1)  # CIFAR's row layout: R plane, G plane, B plane
+        batches = _CIFAR_STANDIN["batches"] if split == "train" else 1
+        for b, idx in enumerate(np.array_split(np.arange(total), batches)):
+            name = f"data_batch_{b + 1}" if split == "train" else "test_batch"
+            write(name, {"batch_label": f"d2lx stand-in {split} batch {b + 1}", "labels": labels[idx].tolist(),
+                         "data": data[idx], "filenames": [f"{names[labels[i]]}_{i:05d}.png" for i in idx]})
+            manifest[split].append(name)
+    write("batches.meta", {"label_names": names, "num_cases_per_batch": len(idx), "num_vis": 3072})
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    (out / "readme.html").write_text("<p>d2lx offline stand-in for CIFAR-10: 32x32 patches of ten package photos; "
+                                     "the label is the photo a patch was cut from.</p>\n")
+
+
+@standin("hotdog", "scikit-image's lfw_subset: 25x25 grey faces vs non-faces (classes 'face' and 'not-face'), "
+         "60 + 40 per class")
+def _hotdog_standin(out: Path) -> None:
+    import numpy as np
+    from skimage import data as sk
+
+    images = (sk.lfw_subset() * 255).round().astype(np.uint8)  # (200, 25, 25): 100 faces, then 100 non-faces
+    rng = np.random.default_rng(0)
+    for name, block in (("face", images[:100]), ("not-face", images[100:])):
+        order = rng.permutation(len(block))
+        for split, idx in (("train", order[:60]), ("test", order[60:])):
+            folder = out / split / name
+            folder.mkdir(parents=True)
+            for i in idx:
+                Image.fromarray(block[i]).save(folder / f"{i:03d}.png")

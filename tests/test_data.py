@@ -115,10 +115,13 @@ def test_unknown_name_lists_the_known_ones():
 
 
 def test_registry_has_what_the_notebooks_need():
-    for name in ("banana-detection", "hotdog", "cifar10_tiny", "voc2012", "catdog.jpg", "rainier.jpg",
+    for name in ("banana-detection", "hotdog", "cifar10", "cifar10_tiny", "voc2012", "catdog.jpg", "rainier.jpg",
                  "autumn-oak.jpg"):
         assert name in data.REGISTRY
     assert data.REGISTRY["banana-detection"].sha1 == "5de26c8fce5ccdea9f91267273464dc968d20d72"
+    from torchvision.datasets import CIFAR10
+
+    assert (data.REGISTRY["cifar10"].url, data.REGISTRY["cifar10"].md5) == (CIFAR10.url, CIFAR10.tgz_md5)
 
 
 # --- extraction ------------------------------------------------------------------------------------------------
@@ -239,3 +242,80 @@ def test_cache_dir_follows_the_environment(tmp_path, monkeypatch):
     assert data.cache_dir() == tmp_path / "elsewhere" and (tmp_path / "elsewhere").is_dir()
     monkeypatch.delenv("D2LX_DATA_DIR")
     assert data.cache_dir().name == "cache" and os.access(data.cache_dir(), os.W_OK)
+
+
+# --- image-classification stand-ins ----------------------------------------------------------------------------
+def test_cifar10_standin_reads_like_cifar(monkeypatch, data_dir, capsys):
+    monkeypatch.setenv("D2LX_OFFLINE", "1")
+    train = data.cifar10(train=True)
+    assert "stand-in" in capsys.readouterr().out
+    test = data.cifar10(train=False, quiet=True)
+    assert (len(train), len(test)) == (2000, 1000)
+    assert len(train.classes) == 10 and train.classes == test.classes
+    assert sorted(set(train.targets)) == list(range(10))
+    assert [train.targets.count(c) for c in range(10)] == [200] * 10, "balanced classes"
+    image, label = train[0]
+    assert image.size == (32, 32) and image.mode == "RGB" and 0 <= label < 10
+    assert train.data.shape == (2000, 32, 32, 3), "torchvision parsed CIFAR's pickled batch layout"
+    folder = data.fetch("cifar10", quiet=True)
+    names = sorted(p.name for p in folder.iterdir())
+    assert {"data_batch_1", "data_batch_5", "test_batch", "batches.meta"} <= set(names)
+
+
+def test_cifar10_standin_is_deterministic(monkeypatch, tmp_path):
+    monkeypatch.setenv("D2LX_OFFLINE", "1")
+    digests = []
+    for run in ("a", "b"):
+        monkeypatch.setenv("D2LX_DATA_DIR", str(tmp_path / run))
+        folder = data.fetch("cifar10", quiet=True)
+        digests.append({p.name: data.file_hashes(p)["sha256"] for p in folder.iterdir()})
+    assert digests[0] == digests[1]
+
+
+def test_cifar10_corrupt_batch_names_the_file(monkeypatch, data_dir):
+    monkeypatch.setenv("D2LX_OFFLINE", "1")
+    folder = data.fetch("cifar10", quiet=True)
+    (folder / "data_batch_3").write_bytes(b"not a pickle")
+    with pytest.raises(data.ChecksumError, match="data_batch_3"):
+        data.cifar10(quiet=True)
+    (folder / "data_batch_3").unlink()
+    with pytest.raises(FileNotFoundError, match="data_batch_3"):
+        data.cifar10(quiet=True)
+
+
+def test_hotdog_standin_layout_and_classes(monkeypatch, data_dir):
+    monkeypatch.setenv("D2LX_OFFLINE", "1")
+    root = data.fetch("hotdog", quiet=True)
+    assert root.name == "hotdog"
+    for split, per_class in (("train", 60), ("test", 40)):
+        folder = data.image_folder(root / split)
+        assert folder.classes == ["face", "not-face"]
+        assert [folder.targets.count(c) for c in range(2)] == [per_class, per_class]
+        image, _ = folder[0]
+        assert image.mode == "RGB" and image.size == (25, 25)
+    train_files = {p.name for p in (root / "train" / "face").iterdir()}
+    test_files = {p.name for p in (root / "test" / "face").iterdir()}
+    assert not train_files & test_files, "no image is in both splits"
+
+
+def test_image_folder_names_a_corrupt_file(monkeypatch, tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        Image.new("RGB", (8, 8)).save(tmp_path / name / "ok.png")
+    (tmp_path / "b" / "bad.png").write_bytes(b"\x89PNG broken")
+    folder = data.image_folder(tmp_path)
+    with pytest.raises(ValueError, match="bad.png"):
+        [folder[i] for i in range(len(folder))]
+    with pytest.raises(FileNotFoundError, match="missing"):
+        data.image_folder(tmp_path / "missing")
+
+
+def test_md5_is_a_recorded_hash(http_server, data_dir, registry):
+    base, routes = http_server
+    body = b"cifar-ish bytes"
+    routes["/c.bin"] = (200, body, None)
+    data.register("c", base + "c.bin", md5=hashlib.md5(body).hexdigest())
+    assert data.download("c").read_bytes() == body
+    data.register("c-bad", base + "c.bin", md5="0" * 32)
+    with pytest.raises(data.ChecksumError, match="md5"):
+        data.download("c-bad")
