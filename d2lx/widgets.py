@@ -22,7 +22,8 @@ from d2lx.plotting import to_numpy_image
 
 __all__ = ["FigureWidget", "iou_state", "draw_iou", "IouPlayground", "iou_playground", "parse_numbers", "anchors_at",
            "draw_anchors", "AnchorExplorer", "draw_assignment", "AssignmentView", "draw_nms", "NmsPlayground",
-           "draw_multiscale", "MultiscaleView"]
+           "draw_multiscale", "MultiscaleView", "AUGMENTATIONS", "augmentation", "augment_grid",
+           "draw_augmentations", "AugmentationExplorer"]
 
 
 def iou_state(box_a: Sequence[float], box_b: Sequence[float]) -> dict:
@@ -348,4 +349,100 @@ class MultiscaleView(FigureWidget):
         counts = " + ".join(str(p["anchors"]) for p in state["panels"])
         caption = (f"<b>{counts} anchors</b>: small anchors on the fine map for small objects, large anchors on "
                    f"coarse maps for large ones")
+        return fig, state, caption
+
+
+def _blur(strength: float):
+    from torchvision.transforms import v2 as T
+
+    return T.GaussianBlur(kernel_size=21, sigma=(0.1, 0.1 + 6.0 * strength))
+
+
+#: What the augmentation explorer offers: name -> (strength in [0, 1] -> a transforms.v2 transform of an image
+#: tensor). Strength 0 leaves the image as it is; 1 is the strongest setting that still makes sense.
+AUGMENTATIONS = {
+    "horizontal flip (probability)": lambda s, size: _v2().RandomHorizontalFlip(p=s),
+    "resized crop (1 - min area)": lambda s, size: _v2().RandomResizedCrop(  # ratios around the image's own
+        size, scale=(1.0 - 0.95 * s, 1.0), ratio=(size[1] / size[0] * (1 - s / 2), size[1] / size[0] * (1 + s)),
+        antialias=True),
+    "rotation (x 180 degrees)": lambda s, size: _v2().RandomRotation(180.0 * s),
+    "brightness": lambda s, size: _v2().ColorJitter(brightness=s),
+    "contrast": lambda s, size: _v2().ColorJitter(contrast=s),
+    "saturation": lambda s, size: _v2().ColorJitter(saturation=s),
+    "hue (x 0.5)": lambda s, size: _v2().ColorJitter(hue=0.5 * s),
+    "gaussian blur (sigma / 6)": lambda s, size: _blur(s),
+    "random erasing (max area)": lambda s, size: _v2().RandomErasing(
+        p=1.0 if s > 0 else 0.0, scale=(0.02, max(0.02, 0.5 * s)), value=0),
+    "RandAugment (magnitude / 30)": lambda s, size: _v2().RandAugment(  # some of its ops ignore the magnitude
+        num_ops=2 if s > 0 else 0, magnitude=round(30 * s), num_magnitude_bins=31),
+}
+
+
+def _v2():
+    from torchvision.transforms import v2
+
+    return v2
+
+
+def augmentation(name: str, strength: float, size: tuple[int, int]):
+    """The transform ``name`` of :data:`AUGMENTATIONS` at ``strength`` (0..1) for images of ``size`` (h, w)."""
+    if name not in AUGMENTATIONS:
+        raise ValueError(f"name must be one of {list(AUGMENTATIONS)}, got {name!r}")
+    if not 0.0 <= float(strength) <= 1.0:
+        raise ValueError(f"strength must be in [0, 1], got {strength}")
+    return AUGMENTATIONS[name](float(strength), tuple(size))
+
+
+def augment_grid(image, name: str, strength: float, seed: int = 0, count: int = 8) -> list[torch.Tensor]:
+    """``count`` augmented copies of ``image`` (PIL or (3, H, W) uint8 tensor) as (3, H, W) uint8 tensors.
+
+    The same ``seed`` gives the same copies; the global random state is left as it was.
+    """
+    if count < 1:
+        raise ValueError(f"count must be >= 1, got {count}")
+    v2 = _v2()
+    x = v2.functional.to_image(image)
+    if x.ndim != 3 or x.shape[0] != 3:
+        raise ValueError(f"image must be an RGB image, (3, H, W) as a tensor, got shape {tuple(x.shape)}")
+    aug = augmentation(name, strength, x.shape[-2:])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return [aug(x) for _ in range(count)]
+
+
+def draw_augmentations(image, name: str, strength: float, seed: int = 0, num_rows: int = 2, num_cols: int = 4,
+                       scale: float = 1.6) -> tuple[Figure, dict]:
+    """A grid of :func:`augment_grid` copies; the state holds them and their mean absolute pixel change."""
+    copies = augment_grid(image, name, strength, seed, num_rows * num_cols)
+    original = _v2().functional.to_image(image).float()
+    change = [float((c.float() - original).abs().mean()) if c.shape == original.shape else float("nan")
+              for c in copies]
+    fig = Figure(figsize=(num_cols * scale, num_rows * scale))
+    for i, copy in enumerate(copies):
+        ax = fig.add_subplot(num_rows, num_cols, i + 1)
+        ax.imshow(to_numpy_image(copy))
+        ax.axis("off")
+    fig.tight_layout()
+    return fig, {"images": copies, "change": change}
+
+
+class AugmentationExplorer(FigureWidget):
+    """Pick a transform and its strength; see a grid of freshly augmented copies (the seed reshuffles them)."""
+
+    def __init__(self, image, name: str = "resized crop (1 - min area)", strength: float = 0.5,
+                 short_side: int = 224):
+        self.image = _v2().functional.resize(_v2().functional.to_image(image), short_side, antialias=True)
+        controls = {"strength": _slider(widgets.FloatSlider, strength, 0.0, 1.0, "strength", step=0.05),
+                    "name": widgets.Dropdown(options=list(AUGMENTATIONS), value=name, description="transform",
+                                             layout=widgets.Layout(width="330px")),
+                    "seed": _slider(widgets.IntSlider, 0, 0, 99, "seed", width="220px")}
+        rows = [widgets.HBox([controls["name"], controls["strength"], controls["seed"]])]
+        super().__init__(controls, self._draw, rows, min_height="380px")
+
+    def _draw(self, strength, name, seed):
+        fig, state = draw_augmentations(self.image, name, strength, seed)
+        change = [c for c in state["change"] if c == c]
+        mean = f"{sum(change) / len(change):.1f}" if change else "n/a"
+        caption = (f"{html.escape(name)} at strength <b>{strength:.2f}</b>, seed {seed}: mean absolute change "
+                   f"<b>{mean}</b> of 255 per pixel")
         return fig, state, caption

@@ -122,3 +122,56 @@ def test_multiscale_panels():
     view = widgets.MultiscaleView(Image.new("RGB", (80, 60)))
     view.controls["size"].value = 0.6
     assert [p["size"] for p in view.state["panels"]] == [0.6, 1.0, 1.0], "sizes are capped at the whole image"
+
+
+# --- augmentation explorer -------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def small_photo():
+    from skimage import data as skdata
+
+    return Image.fromarray(skdata.chelsea()).resize((60, 40))
+
+
+@pytest.mark.parametrize("name", list(widgets.AUGMENTATIONS))
+def test_every_augmentation_is_the_identity_at_strength_zero(small_photo, name):
+    original = torchvision.transforms.v2.functional.to_image(small_photo)
+    for copy in widgets.augment_grid(small_photo, name, 0.0, seed=1, count=3):
+        assert torch.equal(copy, original), name
+    strong = widgets.augment_grid(small_photo, name, 1.0, seed=1, count=8)
+    assert any(c.shape != original.shape or not torch.equal(c, original) for c in strong), name
+
+
+def test_augment_grid_is_seeded_and_leaves_the_global_rng_alone(small_photo):
+    torch.manual_seed(123)
+    expected_next = torch.rand(1)
+    torch.manual_seed(123)
+    a = widgets.augment_grid(small_photo, "resized crop (1 - min area)", 0.8, seed=5)
+    assert torch.equal(torch.rand(1), expected_next), "the global random state must be untouched"
+    b = widgets.augment_grid(small_photo, "resized crop (1 - min area)", 0.8, seed=5)
+    c = widgets.augment_grid(small_photo, "resized crop (1 - min area)", 0.8, seed=6)
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert not all(torch.equal(x, y) for x, y in zip(a, c))
+
+
+def test_augmentation_rejects_bad_input(small_photo):
+    with pytest.raises(ValueError, match="name must be one of"):
+        widgets.augmentation("sharpen", 0.5, (10, 10))
+    with pytest.raises(ValueError, match=r"strength must be in \[0, 1\], got 1.5"):
+        widgets.augmentation("brightness", 1.5, (10, 10))
+    with pytest.raises(ValueError, match="count must be >= 1"):
+        widgets.augment_grid(small_photo, "brightness", 0.5, count=0)
+    with pytest.raises(ValueError, match=r"RGB image, \(3, H, W\)"):
+        widgets.augment_grid(torch.zeros(1, 8, 8, dtype=torch.uint8), "brightness", 0.5)
+
+
+def test_augmentation_explorer_follows_its_controls(small_photo):
+    explorer = widgets.AugmentationExplorer(small_photo, short_side=40)
+    assert len(explorer.state["images"]) == 8
+    explorer.controls["name"].value = "brightness"
+    explorer.controls["strength"].value = 0.0
+    assert max(explorer.state["change"]) == 0.0 and "0.00" in explorer.caption.value
+    explorer.controls["strength"].value = 1.0
+    assert max(explorer.state["change"]) > 5 and "1.00" in explorer.caption.value
+    first = [c.clone() for c in explorer.state["images"]]
+    explorer.controls["seed"].value = 7
+    assert not all(torch.equal(a, b) for a, b in zip(first, explorer.state["images"]))
