@@ -36,6 +36,7 @@ MIN_CHANGED_PIXELS = 300
 
 # (notebook, index of the widget among the notebook's widgets, what it shows)
 WIDGETS = [
+    ("01_image_augmentation.ipynb", 0, "augmentation explorer"),
     ("03_bounding_boxes.ipynb", 0, "IoU playground"),
     ("04_anchor_boxes.ipynb", 0, "anchor explorer"),
     ("04_anchor_boxes.ipynb", 1, "assignment view"),
