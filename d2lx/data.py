@@ -54,6 +54,7 @@ __all__ = [
     "cifar10",
     "package_photos",
     "random_patches",
+    "save_image",
 ]
 
 #: d2l's bucket: the book's data sets live here.
@@ -400,6 +401,23 @@ def read_image(path: str | os.PathLike) -> Image.Image:
         raise ValueError(f"image file {path} is corrupt or not an image: {err}") from err
 
 
+def save_image(image: Image.Image, relative: str) -> Path:
+    """Save a PIL image under the cache folder (``relative``, e.g. ``results/x.png``), atomically; return the path.
+
+    It is written to a temporary file beside the target, then renamed, so a crash never leaves half a file.
+    """
+    target = cache_dir() / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=target.suffix)
+    os.close(fd)
+    try:
+        image.save(tmp_name)
+        os.replace(tmp_name, target)
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)
+    return target
+
+
 def photo(name: str, quiet: bool = False) -> tuple[Image.Image, dict[str, list[float]]]:
     """A registered photo as an RGB PIL image, with its known object boxes: ``{label: [x1, y1, x2, y2]}``.
 
@@ -579,3 +597,19 @@ def _hotdog_standin(out: Path) -> None:
             folder.mkdir(parents=True)
             for i in idx:
                 Image.fromarray(block[i]).save(folder / f"{i:03d}.png")
+
+
+@standin("rainier.jpg", "scikit-learn's china.jpg (a temple among trees; Flickr, CC BY 2.0) as the content photo")
+def _rainier_standin(out: Path) -> None:
+    from sklearn.datasets import load_sample_image
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(load_sample_image("china.jpg")).save(out, quality=95)
+
+
+@standin("autumn-oak.jpg", "scikit-image's immunohistochemistry (stained tissue, strongly textured) as the style")
+def _autumn_oak_standin(out: Path) -> None:
+    from skimage import data as sk
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(sk.immunohistochemistry()).save(out, quality=95)

@@ -52,6 +52,8 @@ class ProgressBoard:
         self.history: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
         self.bar = tqdm(total=total, desc=desc, leave=True, dynamic_ncols=True)
         self._handle = None
+        self._image_handle = None
+        self._image = None
         self._adds = 0
 
     def update(self, n: int = 1) -> None:
@@ -71,6 +73,32 @@ class ProgressBoard:
         self._adds += 1
         if self.live and self._adds % self.redraw_every == 0:
             self._show()
+
+    def show_image(self, image, title: str = "") -> None:
+        """Show ``image`` (anything ``imshow`` takes) below the curves, replacing the previous one when live;
+        otherwise only the last one is drawn, at :meth:`close`."""
+        self._image = (image, title)
+        if self.live:
+            self._display_image()
+
+    def _display_image(self) -> None:
+        if self._image is None or not in_notebook():
+            return
+        from IPython.display import display
+
+        from d2lx.plotting import to_numpy_image
+
+        image, title = self._image
+        fig = Figure(figsize=(self.figsize[0], self.figsize[0] * 0.7))
+        ax = fig.add_subplot()
+        ax.imshow(to_numpy_image(image))
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+        fig.tight_layout()
+        if self._image_handle is None:
+            self._image_handle = display(fig, display_id=True)
+        else:
+            self._image_handle.update(fig)
 
     def figure(self) -> Figure:
         """A new figure of every curve so far (not registered with pyplot, so it never shows twice)."""
@@ -109,6 +137,7 @@ class ProgressBoard:
         """Close the bar and draw the final figure (once, in a notebook)."""
         self.bar.close()
         self._show()
+        self._display_image()
 
     def __enter__(self) -> ProgressBoard:
         return self
