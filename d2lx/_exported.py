@@ -14,6 +14,10 @@ from d2lx.anchor_boxes import (
 from d2lx.multiscale_detection import (
     display_anchors, TINYSSD_SIZES, TINYSSD_RATIOS, TINYSSD_FMAPS, tinyssd_anchors,
 )
+from d2lx.neural_style import (
+    feature_layers, rgb_mean, rgb_std, preprocess, postprocess, extract_features, content_loss, gram,
+    style_loss, tv_loss, compute_loss, SynthesizedImage, train,
+)
 
 __all__ = [
     "apply", "detection_transform", "load_cifar10", "Residual", "resnet18", "evaluate_accuracy_gpu",
@@ -21,4 +25,6 @@ __all__ = [
     "box_center_to_corner", "bbox_to_rect", "multibox_prior", "show_bboxes", "box_iou",
     "assign_anchor_to_bbox", "offset_boxes", "offset_inverse", "multibox_target", "nms", "multibox_detection",
     "display_anchors", "TINYSSD_SIZES", "TINYSSD_RATIOS", "TINYSSD_FMAPS", "tinyssd_anchors",
+    "feature_layers", "rgb_mean", "rgb_std", "preprocess", "postprocess", "extract_features", "content_loss",
+    "gram", "style_loss", "tv_loss", "compute_loss", "SynthesizedImage", "train",
 ]

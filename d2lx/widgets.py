@@ -23,7 +23,7 @@ from d2lx.plotting import to_numpy_image
 __all__ = ["FigureWidget", "iou_state", "draw_iou", "IouPlayground", "iou_playground", "parse_numbers", "anchors_at",
            "draw_anchors", "AnchorExplorer", "draw_assignment", "AssignmentView", "draw_nms", "NmsPlayground",
            "draw_multiscale", "MultiscaleView", "AUGMENTATIONS", "augmentation", "augment_grid",
-           "draw_augmentations", "AugmentationExplorer"]
+           "draw_augmentations", "AugmentationExplorer", "draw_pair", "StyleWeights"]
 
 
 def iou_state(box_a: Sequence[float], box_b: Sequence[float]) -> dict:
@@ -446,3 +446,47 @@ class AugmentationExplorer(FigureWidget):
         caption = (f"{html.escape(name)} at strength <b>{strength:.2f}</b>, seed {seed}: mean absolute change "
                    f"<b>{mean}</b> of 255 per pixel")
         return fig, state, caption
+
+
+def draw_pair(previous, current, titles: Sequence[str], scale: float = 3.2) -> Figure:
+    """Two images side by side (the previous one may be None), with titles."""
+    fig = Figure(figsize=(2 * scale, scale * 0.8))
+    for i, (image, title) in enumerate(zip((previous, current), titles)):
+        ax = fig.add_subplot(1, 2, i + 1)
+        if image is not None:
+            ax.imshow(to_numpy_image(image))
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+class StyleWeights(FigureWidget):
+    """Content, style and TV weights (log sliders) and the image height; each change re-runs a short style
+    transfer with ``run(content_weight, style_weight, tv_weight, height) -> PIL image`` and shows it beside
+    the previous result."""
+
+    def __init__(self, run, content_weight: float = 1.0, style_weight: float = 1e4, tv_weight: float = 10.0,
+                 height: int = 96):
+        self._run, self._previous, self._previous_title = run, None, "previous"
+
+        def log_slider(value, lo, hi, description):
+            return widgets.FloatLogSlider(value=value, base=10, min=lo, max=hi, step=0.25, description=description,
+                                          continuous_update=False, style={"description_width": "initial"},
+                                          layout=widgets.Layout(width="300px"))
+
+        controls = {"style_weight": log_slider(style_weight, 1, 7, "style weight"),
+                    "content_weight": log_slider(content_weight, -2, 2, "content weight"),
+                    "tv_weight": log_slider(tv_weight, -1, 4, "TV weight"),
+                    "height": _slider(widgets.IntSlider, height, 32, 256, "height (px)", step=16)}
+        rows = [widgets.HBox([controls["style_weight"], controls["content_weight"]]),
+                widgets.HBox([controls["tv_weight"], controls["height"]])]
+        super().__init__(controls, self._draw, rows, min_height="300px")
+
+    def _draw(self, style_weight, content_weight, tv_weight, height):
+        title = f"content {content_weight:.3g}, style {style_weight:.3g}, TV {tv_weight:.3g}"
+        current = self._run(content_weight, style_weight, tv_weight, height)
+        fig = draw_pair(self._previous, current, [f"before: {self._previous_title}", f"now: {title}"])
+        state = {"previous": self._previous, "current": current}
+        self._previous, self._previous_title = current, title
+        return fig, state, f"weights {html.escape(title)}, height {height} px"

@@ -42,6 +42,7 @@ WIDGETS = [
     ("04_anchor_boxes.ipynb", 1, "assignment view"),
     ("04_anchor_boxes.ipynb", 2, "NMS playground"),
     ("05_multiscale_detection.ipynb", 0, "multiscale view"),
+    ("10_neural_style.ipynb", 0, "style weights"),
 ]
 
 if not Path(CHROMIUM).exists():
