@@ -28,6 +28,17 @@ def in_notebook() -> bool:
     return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
 
 
+def _display(fig: Figure, handle):
+    """Show ``fig`` in the notebook: in a new output the first time, then in place of ``handle``'s; return the
+    handle to pass next time."""
+    if handle is None:
+        from IPython.display import display
+
+        return display(fig, display_id=True)
+    handle.update(fig)
+    return handle
+
+
 class ProgressBoard:
     """A progress bar over ``total`` steps and live curves of named values.
 
@@ -84,8 +95,6 @@ class ProgressBoard:
     def _display_image(self) -> None:
         if self._image is None or not in_notebook():
             return
-        from IPython.display import display
-
         from d2lx.plotting import to_numpy_image
 
         image, title = self._image
@@ -95,10 +104,7 @@ class ProgressBoard:
         ax.set_title(title, fontsize=9)
         ax.axis("off")
         fig.tight_layout()
-        if self._image_handle is None:
-            self._image_handle = display(fig, display_id=True)
-        else:
-            self._image_handle.update(fig)
+        self._image_handle = _display(fig, self._image_handle)
 
     def figure(self) -> Figure:
         """A new figure of every curve so far (not registered with pyplot, so it never shows twice)."""
@@ -123,15 +129,8 @@ class ProgressBoard:
         return fig
 
     def _show(self) -> None:
-        if not in_notebook():
-            return
-        from IPython.display import display
-
-        fig = self.figure()
-        if self._handle is None:
-            self._handle = display(fig, display_id=True)
-        else:
-            self._handle.update(fig)
+        if in_notebook():
+            self._handle = _display(self.figure(), self._handle)
 
     def close(self) -> None:
         """Close the bar and draw the final figure (once, in a notebook)."""

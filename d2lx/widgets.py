@@ -16,6 +16,7 @@ import torchvision
 from IPython.display import display
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from torchvision.transforms import v2
 
 import d2lx
 from d2lx.plotting import to_numpy_image
@@ -352,36 +353,24 @@ class MultiscaleView(FigureWidget):
         return fig, state, caption
 
 
-def _blur(strength: float):
-    from torchvision.transforms import v2 as T
-
-    return T.GaussianBlur(kernel_size=21, sigma=(0.1, 0.1 + 6.0 * strength))
-
-
 #: What the augmentation explorer offers: name -> (strength in [0, 1] -> a transforms.v2 transform of an image
 #: tensor). Strength 0 leaves the image as it is; 1 is the strongest setting that still makes sense.
 AUGMENTATIONS = {
-    "horizontal flip (probability)": lambda s, size: _v2().RandomHorizontalFlip(p=s),
-    "resized crop (1 - min area)": lambda s, size: _v2().RandomResizedCrop(  # ratios around the image's own
+    "horizontal flip (probability)": lambda s, size: v2.RandomHorizontalFlip(p=s),
+    "resized crop (1 - min area)": lambda s, size: v2.RandomResizedCrop(  # ratios around the image's own
         size, scale=(1.0 - 0.95 * s, 1.0), ratio=(size[1] / size[0] * (1 - s / 2), size[1] / size[0] * (1 + s)),
         antialias=True),
-    "rotation (x 180 degrees)": lambda s, size: _v2().RandomRotation(180.0 * s),
-    "brightness": lambda s, size: _v2().ColorJitter(brightness=s),
-    "contrast": lambda s, size: _v2().ColorJitter(contrast=s),
-    "saturation": lambda s, size: _v2().ColorJitter(saturation=s),
-    "hue (x 0.5)": lambda s, size: _v2().ColorJitter(hue=0.5 * s),
-    "gaussian blur (sigma / 6)": lambda s, size: _blur(s),
-    "random erasing (max area)": lambda s, size: _v2().RandomErasing(
+    "rotation (x 180 degrees)": lambda s, size: v2.RandomRotation(180.0 * s),
+    "brightness": lambda s, size: v2.ColorJitter(brightness=s),
+    "contrast": lambda s, size: v2.ColorJitter(contrast=s),
+    "saturation": lambda s, size: v2.ColorJitter(saturation=s),
+    "hue (x 0.5)": lambda s, size: v2.ColorJitter(hue=0.5 * s),
+    "gaussian blur (sigma / 6)": lambda s, size: v2.GaussianBlur(kernel_size=21, sigma=(0.1, 0.1 + 6.0 * s)),
+    "random erasing (max area)": lambda s, size: v2.RandomErasing(
         p=1.0 if s > 0 else 0.0, scale=(0.02, max(0.02, 0.5 * s)), value=0),
-    "RandAugment (magnitude / 30)": lambda s, size: _v2().RandAugment(  # some of its ops ignore the magnitude
+    "RandAugment (magnitude / 30)": lambda s, size: v2.RandAugment(  # some of its ops ignore the magnitude
         num_ops=2 if s > 0 else 0, magnitude=round(30 * s), num_magnitude_bins=31),
 }
-
-
-def _v2():
-    from torchvision.transforms import v2
-
-    return v2
 
 
 def augmentation(name: str, strength: float, size: tuple[int, int]):
@@ -400,7 +389,6 @@ def augment_grid(image, name: str, strength: float, seed: int = 0, count: int = 
     """
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
-    v2 = _v2()
     x = v2.functional.to_image(image)
     if x.ndim != 3 or x.shape[0] != 3:
         raise ValueError(f"image must be an RGB image, (3, H, W) as a tensor, got shape {tuple(x.shape)}")
@@ -414,7 +402,7 @@ def draw_augmentations(image, name: str, strength: float, seed: int = 0, num_row
                        scale: float = 1.6) -> tuple[Figure, dict]:
     """A grid of :func:`augment_grid` copies; the state holds them and their mean absolute pixel change."""
     copies = augment_grid(image, name, strength, seed, num_rows * num_cols)
-    original = _v2().functional.to_image(image).float()
+    original = v2.functional.to_image(image).float()
     change = [float((c.float() - original).abs().mean()) if c.shape == original.shape else float("nan")
               for c in copies]
     fig = Figure(figsize=(num_cols * scale, num_rows * scale))
@@ -431,7 +419,7 @@ class AugmentationExplorer(FigureWidget):
 
     def __init__(self, image, name: str = "resized crop (1 - min area)", strength: float = 0.5,
                  short_side: int = 224):
-        self.image = _v2().functional.resize(_v2().functional.to_image(image), short_side, antialias=True)
+        self.image = v2.functional.resize(v2.functional.to_image(image), short_side, antialias=True)
         controls = {"strength": _slider(widgets.FloatSlider, strength, 0.0, 1.0, "strength", step=0.05),
                     "name": widgets.Dropdown(options=list(AUGMENTATIONS), value=name, description="transform",
                                              layout=widgets.Layout(width="330px")),
