@@ -440,17 +440,22 @@ register("catdog.jpg", D2L_IMG_URL + "catdog.jpg",
          boxes={"dog": [60.0, 45.0, 378.0, 516.0], "cat": [400.0, 112.0, 655.0, 493.0]})
 register("rainier.jpg", D2L_IMG_URL + "rainier.jpg")
 register("autumn-oak.jpg", D2L_IMG_URL + "autumn-oak.jpg")
+register("cifar10", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+         md5="c58f30108f718f92721af3b95e74349a", folder="cifar-10-batches-py")
+
+
+def _save_photo(out: Path, array) -> None:
+    """Write a stand-in photo (an HWC uint8 array) as the JPEG ``out``."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(out, quality=95)
 
 
 @standin("catdog.jpg", "scikit-image's 'astronaut' photo (NASA, public domain): an astronaut and a helmet")
 def _catdog_standin(out: Path) -> dict:
     from skimage import data as skdata
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(skdata.astronaut()).save(out, quality=95)
+    _save_photo(out, skdata.astronaut())
     return {"astronaut": [28.0, 14.0, 350.0, 511.0], "helmet": [280.0, 330.0, 508.0, 511.0]}
-register("cifar10", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-         md5="c58f30108f718f92721af3b95e74349a", folder="cifar-10-batches-py")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -481,19 +486,22 @@ def cifar10(train: bool = True, transform: Callable | None = None, quiet: bool =
                             "run again to extract it afresh") from err
 
 
-def _check_standin_files(folder: Path) -> None:
-    """Every file the stand-in's manifest lists is there with its md5; else an error naming the file."""
+def _check_standin_files(folder: Path) -> dict:
+    """Check that every file the stand-in's manifest lists is there with its md5 (else an error naming the file);
+    return the manifest."""
     manifest_path = folder / "manifest.json"
     if not manifest_path.is_file():
         raise FileNotFoundError(f"{manifest_path} is missing: the CIFAR-10 stand-in is incomplete; delete "
                                 f"{folder.parent} and run again")
-    for name, md5 in json.loads(manifest_path.read_text())["md5"].items():
+    manifest = json.loads(manifest_path.read_text())
+    for name, md5 in manifest["md5"].items():
         file = folder / name
         if not file.is_file():
             raise FileNotFoundError(f"{file} is missing; delete {folder.parent} and run again to rebuild it")
         if file_hashes(file)["md5"] != md5:
             raise ChecksumError(f"{file} is corrupt (its md5 is not the one the stand-in recorded); delete "
                                 f"{folder.parent} and run again to rebuild it")
+    return manifest
 
 
 @functools.cache  # the class needs torchvision: build it on first use only
@@ -505,8 +513,7 @@ def _cifar10_standin_class():
         torchvision's integrity check runs on the stand-in too."""
 
         def __init__(self, root: str, *args, **kwargs):
-            _check_standin_files(Path(root) / self.base_folder)
-            manifest = json.loads((Path(root) / self.base_folder / "manifest.json").read_text())
+            manifest = _check_standin_files(Path(root) / self.base_folder)
             md5 = manifest["md5"]
             self.train_list = [[name, md5[name]] for name in manifest["train"]]
             self.test_list = [[name, md5[name]] for name in manifest["test"]]
@@ -566,9 +573,10 @@ def _cifar10_standin(out: Path) -> None:
     for split in ("train", "test"):
         total = _CIFAR_STANDIN[split]
         labels = rng.permutation(np.arange(total) % len(names))
-        patches = {c: iter(random_patches(photos[names[c]], int((labels == c).sum()), 32, rng, (0.12, 0.5)))
-                   for c in range(len(names))}
-        images = np.stack([np.asarray(next(patches[c])) for c in labels])  # (N, 32, 32, 3)
+        images = np.empty((total, 32, 32, 3), dtype=np.uint8)
+        for c in range(len(names)):  # each class's patches, in the order its images appear
+            images[labels == c] = [np.asarray(p) for p in
+                                   random_patches(photos[names[c]], int((labels == c).sum()), 32, rng, (0.12, 0.5))]
         data = images.transpose(0, 3, 1, 2).reshape(total, -1)  # CIFAR's row layout: R plane, G plane, B plane
         batches = _CIFAR_STANDIN["batches"] if split == "train" else 1
         for b, idx in enumerate(np.array_split(np.arange(total), batches)):
@@ -603,13 +611,11 @@ def _hotdog_standin(out: Path) -> None:
 def _rainier_standin(out: Path) -> None:
     from sklearn.datasets import load_sample_image
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(load_sample_image("china.jpg")).save(out, quality=95)
+    _save_photo(out, load_sample_image("china.jpg"))
 
 
 @standin("autumn-oak.jpg", "scikit-image's immunohistochemistry (stained tissue, strongly textured) as the style")
 def _autumn_oak_standin(out: Path) -> None:
     from skimage import data as sk
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(sk.immunohistochemistry()).save(out, quality=95)
+    _save_photo(out, sk.immunohistochemistry())
