@@ -18,6 +18,10 @@ from d2lx.neural_style import (
     feature_layers, rgb_mean, rgb_std, preprocess, postprocess, extract_features, content_loss, gram,
     style_loss, tv_loss, compute_loss, SynthesizedImage, train,
 )
+from d2lx.kaggle_cifar10 import (
+    read_csv_labels, copyfile, reorg_train_valid, reorg_test, reorg_cifar10_data, write_submission,
+    check_submission,
+)
 
 __all__ = [
     "apply", "detection_transform", "load_cifar10", "Residual", "resnet18", "evaluate_accuracy_gpu",
@@ -26,5 +30,7 @@ __all__ = [
     "assign_anchor_to_bbox", "offset_boxes", "offset_inverse", "multibox_target", "nms", "multibox_detection",
     "display_anchors", "TINYSSD_SIZES", "TINYSSD_RATIOS", "TINYSSD_FMAPS", "tinyssd_anchors",
     "feature_layers", "rgb_mean", "rgb_std", "preprocess", "postprocess", "extract_features", "content_loss",
-    "gram", "style_loss", "tv_loss", "compute_loss", "SynthesizedImage", "train",
+    "gram", "style_loss", "tv_loss", "compute_loss", "SynthesizedImage", "train", "read_csv_labels",
+    "copyfile", "reorg_train_valid", "reorg_test", "reorg_cifar10_data", "write_submission",
+    "check_submission",
 ]

@@ -52,6 +52,7 @@ __all__ = [
     "read_image",
     "image_folder",
     "cifar10",
+    "kaggle_cifar10",
     "package_photos",
     "random_patches",
     "save_image",
@@ -619,3 +620,49 @@ def _autumn_oak_standin(out: Path) -> None:
     from skimage import data as sk
 
     _save_photo(out, sk.immunohistochemistry())
+
+
+_KAGGLE_STANDIN = {"train": 1000, "test": 300, "seed": 11}
+
+
+@standin("cifar10_tiny", f"Kaggle's CIFAR-10 layout (train/*.png, trainLabels.csv, test/*.png, sampleSubmission.csv) "
+         f"with {_KAGGLE_STANDIN['train']} + {_KAGGLE_STANDIN['test']} 32x32 patches of ten package photos; the "
+         "label is the photo")
+def _cifar10_tiny_standin(out: Path) -> None:
+    import numpy as np
+
+    photos = package_photos()
+    names = sorted(photos)
+    rng = np.random.default_rng(_KAGGLE_STANDIN["seed"])
+    rows = {}
+    for split in ("train", "test"):
+        total = _KAGGLE_STANDIN[split]
+        labels = rng.permutation(np.arange(total) % len(names))
+        (out / split).mkdir(parents=True)
+        for c, name in enumerate(names):
+            ids = np.flatnonzero(labels == c) + 1  # Kaggle's ids start at 1
+            for i, patch in zip(ids, random_patches(photos[name], len(ids), 32, rng, (0.12, 0.5))):
+                patch.save(out / split / f"{i}.png")
+        rows[split] = [(i + 1, names[c]) for i, c in enumerate(labels)]
+    (out / "trainLabels.csv").write_text("id,label\n" + "".join(f"{i},{label}\n" for i, label in rows["train"]))
+    # Kaggle's sample submission labels every test image 'cat'; the stand-in has a class of that name too
+    (out / "sampleSubmission.csv").write_text("id,label\n" + "".join(f"{i},cat\n" for i, _ in rows["test"]))
+
+
+def kaggle_cifar10(quiet: bool = False) -> Path:
+    """The folder of Kaggle's CIFAR-10 competition files (``train/``, ``trainLabels.csv``, ``test/``,
+    ``sampleSubmission.csv``).
+
+    The full competition data when you have placed it (README: ``$D2LX_KAGGLE_CIFAR10``, else
+    ``<cache>/kaggle-cifar-10``); otherwise d2l's tiny sample when online, else its offline stand-in.
+    """
+    full = Path(os.environ.get("D2LX_KAGGLE_CIFAR10") or cache_dir() / "kaggle-cifar-10").expanduser()
+    if (full / "trainLabels.csv").is_file() and (full / "train").is_dir():
+        if not quiet:
+            print(f"kaggle cifar-10: the full competition data in {full}")
+        return full
+    if os.environ.get("D2LX_KAGGLE_CIFAR10"):
+        raise FileNotFoundError(f"D2LX_KAGGLE_CIFAR10={full} has no trainLabels.csv and train/ folder; see the README "
+                                "for how to download and unpack the competition files")
+    return fetch("cifar10_tiny", quiet)
+

@@ -155,6 +155,7 @@ def train_ch13(net, train_iter, test_iter, loss, trainer, num_epochs, devices=No
 
     devices: a list of devices (default: the GPU if there is one, else the CPU); several GPUs use DataParallel.
     scheduler: an optional learning-rate scheduler, stepped after each epoch.
+    test_iter: None trains without evaluating (on all the data, as for a final run); "test acc" is then None.
     Returns {"train loss", "train acc", "test acc", "examples/sec", "history"} (the last epoch's values, and
     every curve as history[name] = (xs, ys)).
     """
@@ -166,7 +167,7 @@ def train_ch13(net, train_iter, test_iter, loss, trainer, num_epochs, devices=No
         net = nn.DataParallel(net, device_ids=devices)
     net = net.to(devices[0])
     board = d2lx.ProgressBoard(num_epochs * num_batches, xlabel="epoch", ylim=(0, 1), desc=desc)
-    seen, seconds = 0, 0.0
+    seen, seconds, test_acc = 0, 0.0, None
     for epoch in range(num_epochs):
         loss_sum, correct, count = 0.0, 0, 0
         for i, (features, labels) in enumerate(train_iter):
@@ -180,11 +181,13 @@ def train_ch13(net, train_iter, test_iter, loss, trainer, num_epochs, devices=No
         seen += count
         if scheduler is not None:
             scheduler.step()
-        test_acc = evaluate_accuracy_gpu(net, test_iter, devices[0])
-        board.add(epoch + 1, {"test acc": test_acc})
+        if test_iter is not None:
+            test_acc = evaluate_accuracy_gpu(net, test_iter, devices[0])
+            board.add(epoch + 1, {"test acc": test_acc})
     board.close()
     result = {"train loss": loss_sum / count, "train acc": correct / count, "test acc": test_acc,
               "examples/sec": seen / max(seconds, 1e-9), "history": dict(board.history)}
-    print(f"loss {result['train loss']:.3f}, train acc {result['train acc']:.3f}, test acc {test_acc:.3f}")
+    tested = "" if test_acc is None else f", test acc {test_acc:.3f}"
+    print(f"loss {result['train loss']:.3f}, train acc {result['train acc']:.3f}{tested}")
     print(f"{result['examples/sec']:.1f} examples/sec on {[str(d) for d in devices]}")
     return result

@@ -154,6 +154,14 @@ def test_train_ch13_on_cpu_with_few_batches():
         d2lx.train_ch13(net, [], batches, nn.CrossEntropyLoss(), trainer, 1)
 
 
+def test_train_ch13_without_a_test_set(capsys):
+    """The final run on all the training data (11_kaggle_cifar10) has nothing to evaluate on."""
+    net = _tiny_net()
+    result = d2lx.train_ch13(net, _batches(3), None, nn.CrossEntropyLoss(), torch.optim.SGD(net.parameters(), 0.1), 2)
+    assert result["test acc"] is None and "test acc" not in result["history"]
+    assert len(result["history"]["train loss"][0]) > 0 and "test acc" not in capsys.readouterr().out
+
+
 def test_train_ch13_is_deterministic():
     def run():
         d2lx.set_seed(3)

@@ -24,7 +24,8 @@ class Case:
     ours: Callable[[], object]
     reference: Callable[[], object]
     reference_name: str
-    goal: str = ""  # "faster:50" (at least 50x faster) or "within:3" (at most 3x slower); empty: report only
+    goal: str = ""  # "faster:50" (at least 50x faster), "within:3" (at most 3x slower), "under:60" (ours takes
+    # under 60 s, an absolute goal); empty: report only
     repeats: int = 7
 
 
@@ -48,12 +49,16 @@ def measure(case: Case) -> tuple[float, float]:
     return statistics.median(ours), statistics.median(ref)
 
 
-def verdict(goal: str, speedup: float) -> str:
+def verdict(goal: str, speedup: float, seconds: float) -> str:
     if not goal:
         return ""
     kind, value = goal.split(":")
-    ok = speedup >= float(value) if kind == "faster" else speedup >= 1 / float(value)
-    text = f"goal {value}x faster" if kind == "faster" else f"goal within {value}x"
+    if kind == "under":
+        ok, text = seconds < float(value), f"goal under {value} s"
+    elif kind == "faster":
+        ok, text = speedup >= float(value), f"goal {value}x faster"
+    else:
+        ok, text = speedup >= 1 / float(value), f"goal within {value}x"
     return f"{text}: {'met' if ok else 'MISSED'}"
 
 
@@ -75,7 +80,7 @@ def main(argv: list[str]) -> int:
                 continue
             ours, ref = measure(case)
             speedup = ref / ours
-            result = verdict(case.goal, speedup)
+            result = verdict(case.goal, speedup, ours)
             missed += "MISSED" in result
             print(f"{case.name:48s} {ours * 1e3:8.2f}ms {ref * 1e3:8.2f}ms {speedup:8.2f}x  "
                   f"{case.reference_name}{'; ' + result if result else ''}", flush=True)
