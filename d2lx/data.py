@@ -29,6 +29,7 @@ from pathlib import Path, PurePosixPath
 
 from PIL import Image, UnidentifiedImageError
 
+from d2lx import synthetic
 from d2lx.runtime import is_offline_forced
 
 __all__ = [
@@ -53,6 +54,8 @@ __all__ = [
     "image_folder",
     "cifar10",
     "kaggle_cifar10",
+    "MULTI_SPEC",
+    "multi_detection",
     "package_photos",
     "random_patches",
     "save_image",
@@ -666,3 +669,55 @@ def kaggle_cifar10(quiet: bool = False) -> Path:
                                 "for how to download and unpack the competition files")
     return fetch("cifar10_tiny", quiet)
 
+
+# ---------------------------------------------------------------------------------------------------------------
+# Detection: the banana set's stand-in, and a multi-object, multi-class set with instance masks (d2lx.synthetic).
+
+_BANANA_SPEC = synthetic.SceneSpec(classes=("banana",), min_objects=1, max_objects=1, seed=0)
+_BANANA_COUNTS = {"bananas_train": 1000, "bananas_val": 100}
+
+
+@standin("banana-detection", "1,000 + 100 photos of the packages (256x256) with one drawn banana each, pasted at a "
+         "random scale, place and angle, with shadow, lighting change and occasional occlusion",
+         version=synthetic.spec_key(_BANANA_SPEC, **_BANANA_COUNTS))
+def _banana_standin(out: Path) -> None:
+    first = 0
+    for split, count in _BANANA_COUNTS.items():
+        synthetic.write_split(out / split, _BANANA_SPEC, count, first=first)
+        first += count
+
+
+#: The multi-object set: 0-6 objects per image from three classes (banana, cup, cat), with instance masks.
+MULTI_SPEC = synthetic.SceneSpec(classes=synthetic.CLASSES, min_objects=0, max_objects=6, scale=(0.15, 0.45), seed=1)
+
+
+def multi_detection(train: int = 1000, val: int = 200, spec: synthetic.SceneSpec = MULTI_SPEC,
+                    quiet: bool = False) -> Path:
+    """The folder of the generated multi-object detection set: ``multi_train`` and ``multi_val``, each with
+    ``images/``, ``masks/`` and ``label.csv`` (see :mod:`d2lx.synthetic`).
+
+    Generated once and cached under a key made of ``spec``, the counts and the generator's version, so changing
+    any of them builds a new set. Built in a temporary folder and renamed, so an interrupted build leaves nothing.
+    """
+    import time
+
+    if train < 1 or val < 1:
+        raise ValueError(f"train and val must be at least 1, got {train} and {val}")
+    root = cache_dir() / "generated" / f"multi-{synthetic.spec_key(spec, train=train, val=val)}"
+    if not root.is_dir():
+        root.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.", suffix=".partial"))
+        start = time.perf_counter()
+        try:
+            synthetic.write_split(tmp / "multi_train", spec, train, masks=True)
+            synthetic.write_split(tmp / "multi_val", spec, val, masks=True, first=train)
+            (tmp / "spec.json").write_text(json.dumps({"classes": list(spec.classes), "train": train, "val": val}))
+            os.replace(tmp, root)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if not quiet:
+            print(f"generated {train} + {val} multi-object scenes in {time.perf_counter() - start:.1f} s")
+    if not quiet:
+        print(f"multi-object detection set ({', '.join(spec.classes)}; {spec.min_objects}-{spec.max_objects} objects "
+              f"per image, with instance masks): {root}")
+    return root
