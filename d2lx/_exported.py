@@ -14,6 +14,10 @@ from d2lx.anchor_boxes import (
 from d2lx.multiscale_detection import (
     display_anchors, TINYSSD_SIZES, TINYSSD_RATIOS, TINYSSD_FMAPS, tinyssd_anchors,
 )
+from d2lx.detection_dataset import (
+    read_label_csv, read_rgb, read_data_bananas, BananasDataset, load_data_bananas, DetectionFolder,
+    pad_targets, collate_detection, load_data_multi,
+)
 from d2lx.neural_style import (
     feature_layers, rgb_mean, rgb_std, preprocess, postprocess, extract_features, content_loss, gram,
     style_loss, tv_loss, compute_loss, SynthesizedImage, train,
@@ -29,8 +33,9 @@ __all__ = [
     "box_center_to_corner", "bbox_to_rect", "multibox_prior", "show_bboxes", "box_iou",
     "assign_anchor_to_bbox", "offset_boxes", "offset_inverse", "multibox_target", "nms", "multibox_detection",
     "display_anchors", "TINYSSD_SIZES", "TINYSSD_RATIOS", "TINYSSD_FMAPS", "tinyssd_anchors",
-    "feature_layers", "rgb_mean", "rgb_std", "preprocess", "postprocess", "extract_features", "content_loss",
-    "gram", "style_loss", "tv_loss", "compute_loss", "SynthesizedImage", "train", "read_csv_labels",
-    "copyfile", "reorg_train_valid", "reorg_test", "reorg_cifar10_data", "write_submission",
-    "check_submission",
+    "read_label_csv", "read_rgb", "read_data_bananas", "BananasDataset", "load_data_bananas",
+    "DetectionFolder", "pad_targets", "collate_detection", "load_data_multi", "feature_layers", "rgb_mean",
+    "rgb_std", "preprocess", "postprocess", "extract_features", "content_loss", "gram", "style_loss",
+    "tv_loss", "compute_loss", "SynthesizedImage", "train", "read_csv_labels", "copyfile",
+    "reorg_train_valid", "reorg_test", "reorg_cifar10_data", "write_submission", "check_submission",
 ]

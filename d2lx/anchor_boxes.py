@@ -50,6 +50,8 @@ def show_bboxes(axes, bboxes, labels=None, colors=None):
         return default if obj is None else obj if isinstance(obj, (list, tuple)) else [obj]
 
     labels, colors = as_list(labels, []), as_list(colors, ["b", "g", "r", "m", "c"])
+    if isinstance(bboxes, (list, tuple)) and bboxes and isinstance(bboxes[0], torch.Tensor):
+        bboxes = torch.stack([b.detach().cpu().float().reshape(4) for b in bboxes])  # d2l passes a list of rows
     for i, bbox in enumerate(torch.as_tensor(bboxes).reshape(-1, 4).tolist()):
         color = colors[i % len(colors)]
         rect = d2lx.bbox_to_rect(bbox, color)
