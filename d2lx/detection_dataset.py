@@ -97,10 +97,10 @@ class DetectionFolder(torch.utils.data.Dataset):
     """A detection split in the banana layout with any number of objects per image, and masks when the
     folder has `masks/`. Item i: (image tv_tensors.Image (3, H, W) uint8, target {"boxes": BoundingBoxes (K, 4)
     XYXY pixels, "labels": (K,) int64, "masks": tv_tensors.Mask (K, H, W) bool}), passed through
-    `transforms(image, target)` when given."""
+    `transforms(image, target)` when given. masks=False skips the masks (faster when a model needs none)."""
 
-    def __init__(self, folder, transforms=None, image_size=256):
-        self.folder, self.transforms = Path(folder), transforms
+    def __init__(self, folder, transforms=None, image_size=256, masks=True):
+        self.folder, self.transforms, self.masks = Path(folder), transforms, masks
         if not (self.folder / "images").is_dir():
             raise FileNotFoundError(f"{self.folder / 'images'} does not exist; expected a split in the banana layout")
         self.names = sorted((p.name for p in (self.folder / "images").glob("*.png")), key=lambda n: (len(n), n))
@@ -119,7 +119,7 @@ class DetectionFolder(torch.utils.data.Dataset):
         rows = torch.tensor(self.objects.get(name, []), dtype=torch.float32).reshape(-1, 5)
         target = {"boxes": tv_tensors.BoundingBoxes(rows[:, 1:], format="XYXY", canvas_size=image.shape[-2:]),
                   "labels": rows[:, 0].long()}
-        if (self.folder / "masks" / name).exists():
+        if self.masks and (self.folder / "masks" / name).exists():
             ids = read_rgb(self.folder / "masks" / name)[0]  # the instance ids, in every channel
             target["masks"] = tv_tensors.Mask(ids == torch.arange(1, len(rows) + 1)[:, None, None])
         if self.transforms is not None:
@@ -152,12 +152,14 @@ def collate_detection(batch, max_objects=6):
 
 
 # From notebooks/06_detection_dataset.ipynb, cell 22
-def load_data_multi(batch_size, train=1000, val=200, size=256, max_objects=6):
-    """Loaders of the multi-object set (d2lx.data.multi_detection): training with augmentation that moves the
-    boxes and masks (detection_transform), validation without. Each batch: see collate_detection."""
+def load_data_multi(batch_size, train=1000, val=200, size=256, max_objects=6, masks=False):
+    """Loaders of the multi-object set (d2lx.data.multi_detection), resized to size x size: training with
+    augmentation that moves the boxes (and masks) (detection_transform), validation without. Each batch: see
+    collate_detection."""
     root = d2lx.data.multi_detection(train, val, quiet=True)
     collate = lambda batch: collate_detection(batch, max_objects)  # noqa: E731
-    train_set = DetectionFolder(root / "multi_train", d2lx.detection_transform((size, size), train=True))
-    val_set = DetectionFolder(root / "multi_val", d2lx.detection_transform((size, size), train=False))
+    train_set = DetectionFolder(root / "multi_train", d2lx.detection_transform((size, size), train=True),
+                                masks=masks)
+    val_set = DetectionFolder(root / "multi_val", d2lx.detection_transform((size, size), train=False), masks=masks)
     return (torch.utils.data.DataLoader(train_set, batch_size, shuffle=True, collate_fn=collate),
             torch.utils.data.DataLoader(val_set, batch_size, collate_fn=collate))
