@@ -18,6 +18,12 @@ from d2lx.detection_dataset import (
     read_label_csv, read_rgb, read_data_bananas, BananasDataset, load_data_bananas, DetectionFolder,
     pad_targets, collate_detection, load_data_multi,
 )
+from d2lx.ssd import (
+    cls_predictor, bbox_predictor, flatten_pred, concat_preds, down_sample_blk, base_net, get_blk,
+    blk_forward, TinySSD, calc_loss, cls_eval, bbox_eval, resize_batch, predict_ssd, evaluate_map,
+    evaluate_ssd, train_ssd, make_trainer,
+)
+from d2lx.yolo import (yolo_targets, cell_boxes, YoloV1, elementwise_iou, yolo_loss, yolo_detect, train_yolo)
 from d2lx.neural_style import (
     feature_layers, rgb_mean, rgb_std, preprocess, postprocess, extract_features, content_loss, gram,
     style_loss, tv_loss, compute_loss, SynthesizedImage, train,
@@ -34,8 +40,12 @@ __all__ = [
     "assign_anchor_to_bbox", "offset_boxes", "offset_inverse", "multibox_target", "nms", "multibox_detection",
     "display_anchors", "TINYSSD_SIZES", "TINYSSD_RATIOS", "TINYSSD_FMAPS", "tinyssd_anchors",
     "read_label_csv", "read_rgb", "read_data_bananas", "BananasDataset", "load_data_bananas",
-    "DetectionFolder", "pad_targets", "collate_detection", "load_data_multi", "feature_layers", "rgb_mean",
-    "rgb_std", "preprocess", "postprocess", "extract_features", "content_loss", "gram", "style_loss",
-    "tv_loss", "compute_loss", "SynthesizedImage", "train", "read_csv_labels", "copyfile",
-    "reorg_train_valid", "reorg_test", "reorg_cifar10_data", "write_submission", "check_submission",
+    "DetectionFolder", "pad_targets", "collate_detection", "load_data_multi", "cls_predictor",
+    "bbox_predictor", "flatten_pred", "concat_preds", "down_sample_blk", "base_net", "get_blk", "blk_forward",
+    "TinySSD", "calc_loss", "cls_eval", "bbox_eval", "resize_batch", "predict_ssd", "evaluate_map",
+    "evaluate_ssd", "train_ssd", "make_trainer", "yolo_targets", "cell_boxes", "YoloV1", "elementwise_iou",
+    "yolo_loss", "yolo_detect", "train_yolo", "feature_layers", "rgb_mean", "rgb_std", "preprocess",
+    "postprocess", "extract_features", "content_loss", "gram", "style_loss", "tv_loss", "compute_loss",
+    "SynthesizedImage", "train", "read_csv_labels", "copyfile", "reorg_train_valid", "reorg_test",
+    "reorg_cifar10_data", "write_submission", "check_submission",
 ]

@@ -11,6 +11,7 @@ import html
 from collections.abc import Sequence
 
 import ipywidgets as widgets
+import numpy as np
 import torch
 import torchvision
 from IPython.display import display
@@ -24,7 +25,8 @@ from d2lx.plotting import to_numpy_image
 __all__ = ["FigureWidget", "iou_state", "draw_iou", "IouPlayground", "iou_playground", "parse_numbers", "anchors_at",
            "draw_anchors", "AnchorExplorer", "draw_assignment", "AssignmentView", "draw_nms", "NmsPlayground",
            "draw_multiscale", "MultiscaleView", "AUGMENTATIONS", "augmentation", "augment_grid",
-           "draw_augmentations", "AugmentationExplorer", "draw_pair", "StyleWeights"]
+           "draw_augmentations", "AugmentationExplorer", "draw_pair", "StyleWeights", "draw_detections",
+           "DetectionThreshold", "draw_yolo_grid", "YoloGridView"]
 
 
 def iou_state(box_a: Sequence[float], box_b: Sequence[float]) -> dict:
@@ -478,3 +480,135 @@ class StyleWeights(FigureWidget):
         state = {"previous": self._previous, "current": current}
         self._previous, self._previous_title = current, title
         return fig, state, f"weights {html.escape(title)}, height {height} px"
+
+
+_CLASS_COLOURS = ["tab:orange", "tab:blue", "tab:green", "tab:red", "tab:purple", "tab:cyan"]
+
+
+def draw_detections(images, detections: torch.Tensor, classes: Sequence[str], threshold: float,
+                    targets: torch.Tensor | None = None, num_cols: int = 4, scale: float = 2.6) -> tuple[Figure, dict]:
+    """A grid of images with the detections scoring at least ``threshold``.
+
+    images: (B, 3, H, W) or a list of images; detections: (B, N, 6) rows [class, score, x1, y1, x2, y2] with
+    coordinates in [0, 1] and class -1 for dropped rows (d2l's ``multibox_detection``); targets: optional (B, M, 5)
+    padded ground truth [class, x1, y1, x2, y2] in [0, 1], drawn dashed white.
+    """
+    if not isinstance(detections, torch.Tensor) or detections.ndim != 3 or detections.shape[-1] != 6:
+        raise ValueError("detections must have shape (B, N, 6)")
+    if len(images) != len(detections):
+        raise ValueError(f"{len(images)} images but detections for {len(detections)}")
+    rows = -(-len(images) // num_cols)
+    fig = Figure(figsize=(scale * num_cols, scale * rows))
+    shown = []
+    for i, image in enumerate(images):
+        img = to_numpy_image(image)
+        if img.dtype != np.uint8:  # float images: in [0, 1], or in [0, 255] as d2l's banana batches
+            img = (img / 255 if img.max() > 1.5 else img).clip(0, 1)
+        h, w = img.shape[:2]
+        ax = fig.add_subplot(rows, num_cols, i + 1)
+        ax.imshow(img)
+        ax.set_xlim(0, w)
+        ax.set_ylim(h, 0)
+        ax.axis("off")
+        scale_px = _pixel_scale(h, w)
+        if targets is not None:
+            for row in targets[i][targets[i][:, 0] >= 0]:
+                _outline(ax, (row[1:] * scale_px).tolist(), "white", linewidth=1.2, linestyle="--")
+        keep = detections[i][(detections[i][:, 0] >= 0) & (detections[i][:, 1] >= threshold)]
+        for row in keep:
+            label = int(row[0])
+            colour = _CLASS_COLOURS[label % len(_CLASS_COLOURS)]
+            rect = d2lx.bbox_to_rect((row[2:] * scale_px).tolist(), colour)
+            ax.add_patch(rect)
+            ax.text(rect.xy[0], rect.xy[1], f"{classes[label]} {float(row[1]):.2f}", fontsize=7, color="w",
+                    va="bottom", bbox=dict(facecolor=colour, lw=0, pad=1))
+        shown.append(len(keep))
+    fig.suptitle(f"detections with a score ≥ {threshold:.2f}: {sum(shown)}", fontsize=10)
+    fig.tight_layout()
+    return fig, {"shown": shown, "total": sum(shown)}
+
+
+class DetectionThreshold(FigureWidget):
+    """A score-threshold slider over a detector's predictions on a few images (ground truth dashed)."""
+
+    def __init__(self, images, detections: torch.Tensor, classes: Sequence[str], targets: torch.Tensor | None = None,
+                 threshold: float = 0.5):
+        self.images, self.detections, self.classes, self.targets = images, detections, classes, targets
+        controls = {"threshold": _slider(widgets.FloatSlider, threshold, 0.05, 0.95, "score ≥", step=0.05,
+                                         width="360px")}
+        super().__init__(controls, self._draw, min_height="480px")
+
+    def _draw(self, threshold):
+        fig, state = draw_detections(self.images, self.detections, self.classes, threshold, self.targets)
+        caption = (f"<b>{state['total']} detections with a score ≥ {threshold:.2f}</b> in {len(self.images)} images "
+                   f"(per image: {state['shown']}); dashed white: the ground truth")
+        return fig, state, caption
+
+
+def draw_yolo_grid(image, targets: torch.Tensor, detect, grid: int, classes: Sequence[str], nms_threshold: float,
+                   score_threshold: float = 0.2, scale: float = 4.0) -> tuple[Figure, dict]:
+    """Two panels over one image: the S x S grid with the cell responsible for each object (the one holding its
+    centre) shaded, and the detections before (thin, dashed) and after NMS (solid).
+
+    targets: (M, 5) padded rows [class, x1, y1, x2, y2] in [0, 1]; detect(nms_threshold) -> (K, 6) rows [class,
+    score, x1, y1, x2, y2] in [0, 1] (class -1: dropped), where nms_threshold 1.0 means no suppression.
+    """
+    img = to_numpy_image(image)
+    if img.dtype != np.uint8:
+        img = (img / 255 if img.max() > 1.5 else img).clip(0, 1)
+    h, w = img.shape[:2]
+    px = _pixel_scale(h, w)
+    fig = Figure(figsize=(2 * scale, scale + 0.3))
+    real = targets[targets[:, 0] >= 0]
+    centres = torch.stack(((real[:, 1] + real[:, 3]) / 2, (real[:, 2] + real[:, 4]) / 2), dim=1)
+    cells = (centres * grid).floor().clamp(0, grid - 1).long()  # (column, row)
+    before = detect(1.0)
+    after = detect(nms_threshold)
+    before = before[(before[:, 0] >= 0) & (before[:, 1] >= score_threshold)]
+    after = after[(after[:, 0] >= 0) & (after[:, 1] >= score_threshold)]
+    for panel in range(2):
+        ax = fig.add_subplot(1, 2, panel + 1)
+        ax.imshow(img)
+        ax.set_xlim(0, w)
+        ax.set_ylim(h, 0)
+        ax.axis("off")
+        if panel == 0:
+            for k in range(1, grid):
+                ax.axhline(k * h / grid, color="w", linewidth=0.6, alpha=0.7)
+                ax.axvline(k * w / grid, color="w", linewidth=0.6, alpha=0.7)
+            for row, (col, line) in zip(real, cells.tolist()):
+                colour = _CLASS_COLOURS[int(row[0]) % len(_CLASS_COLOURS)]
+                ax.add_patch(Rectangle((col * w / grid, line * h / grid), w / grid, h / grid, color=colour, alpha=0.5))
+                _outline(ax, (row[1:] * px).tolist(), colour, linewidth=1.5)
+            ax.set_title(f"{grid}×{grid} grid: the cell holding each object's centre predicts it", fontsize=9)
+        else:
+            for row in before:
+                _outline(ax, (row[2:] * px).tolist(), "0.8", linewidth=0.7, linestyle="--")
+            for row in after:
+                colour = _CLASS_COLOURS[int(row[0]) % len(_CLASS_COLOURS)]
+                _outline(ax, (row[2:] * px).tolist(), colour, linewidth=2)
+                ax.text(float(row[2] * w), float(row[3] * h), f"{classes[int(row[0])]} {float(row[1]):.2f}",
+                        fontsize=7, color="w", va="bottom", bbox=dict(facecolor=colour, lw=0, pad=1))
+            ax.set_title(f"score ≥ {score_threshold:.2f}, NMS IoU > {nms_threshold:.2f}: {len(before)} boxes "
+                         f"before, {len(after)} after", fontsize=9)
+    fig.tight_layout()
+    return fig, {"cells": [tuple(c) for c in cells.tolist()], "before": len(before), "after": len(after)}
+
+
+class YoloGridView(FigureWidget):
+    """Score-threshold and NMS-threshold sliders over a YOLO prediction, with the responsible grid cells."""
+
+    def __init__(self, image, targets: torch.Tensor, detect, grid: int, classes: Sequence[str],
+                 nms_threshold: float = 0.5, score_threshold: float = 0.1):
+        self.image, self.targets, self.detect, self.grid, self.classes = image, targets, detect, grid, classes
+        controls = {"score_threshold": _slider(widgets.FloatSlider, score_threshold, 0.05, 0.95, "score ≥",
+                                               step=0.05),
+                    "nms_threshold": _slider(widgets.FloatSlider, nms_threshold, 0.05, 1.0, "NMS IoU >", step=0.05)}
+        super().__init__(controls, self._draw, min_height="460px")
+
+    def _draw(self, score_threshold, nms_threshold):
+        fig, state = draw_yolo_grid(self.image, self.targets, self.detect, self.grid, self.classes, nms_threshold,
+                                    score_threshold)
+        caption = (f"<b>{state['before']} boxes before NMS, {state['after']} after</b> (IoU threshold "
+                   f"{nms_threshold:.2f}); shaded: the cells responsible for the {len(state['cells'])} objects")
+        return fig, state, caption

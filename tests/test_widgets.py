@@ -114,6 +114,42 @@ def test_nms_playground_counts_what_nms_keeps():
     assert pg.state["kept"] == 4 and "kept 4 of 4" in pg.caption.value
 
 
+def test_detection_threshold_shows_what_scores_enough():
+    images = torch.rand(3, 3, 40, 60) * 255  # d2l's banana batches are floats in 0..255
+    rows = torch.tensor([[[0, 0.9, 0.1, 0.1, 0.5, 0.5], [0, 0.3, 0.2, 0.2, 0.6, 0.6], [-1, 0.99, 0, 0, 1, 1]],
+                         [[1, 0.6, 0.0, 0.0, 1.0, 1.0], [-1, 0.8, 0, 0, 1, 1], [-1, 0.8, 0, 0, 1, 1]],
+                         [[-1, 0.9, 0, 0, 1, 1], [-1, 0.9, 0, 0, 1, 1], [-1, 0.9, 0, 0, 1, 1]]])
+    truth = torch.tensor([[[0, 0.1, 0.1, 0.5, 0.5]], [[1, 0, 0, 1, 1]], [[-1, -1, -1, -1, -1]]])
+    fig, state = widgets.draw_detections(images, rows, ["banana", "cup"], 0.5, targets=truth)
+    assert state == {"shown": [1, 1, 0], "total": 2} and len(fig.axes) == 3
+    assert len(fig.axes[0].patches) == 2 and len(fig.axes[2].patches) == 0  # a detection + the dashed truth
+    view = widgets.DetectionThreshold(images, rows, ["banana", "cup"], threshold=0.5)
+    view.controls["threshold"].value = 0.25
+    assert view.state["shown"] == [2, 1, 0] and "3 detections" in view.caption.value
+    with pytest.raises(ValueError, match=r"detections must have shape \(B, N, 6\)"):
+        widgets.draw_detections(images, rows[..., :5], ["banana"], 0.5)
+
+
+def test_yolo_grid_marks_centre_cells_and_counts_nms():
+    targets = torch.tensor([[0, 0.05, 0.05, 0.3, 0.3], [2, 0.5, 0.6, 0.9, 1.0], [-1, -1, -1, -1, -1]])
+    rows = torch.tensor([[0, 0.9, 0.1, 0.1, 0.3, 0.3], [0, 0.8, 0.11, 0.1, 0.31, 0.3], [2, 0.4, 0.5, 0.6, 0.9, 1.0],
+                         [1, 0.05, 0.0, 0.0, 0.1, 0.1]])
+
+    def detect(nms_threshold):  # suppress the second row only when the threshold is below its IoU (~0.95)
+        out = rows.clone()
+        if nms_threshold < 0.9:
+            out[1, 0] = -1
+        return out
+
+    fig, state = widgets.draw_yolo_grid(torch.rand(3, 64, 64), targets, detect, 4, ["banana", "cup", "cat"], 0.5, 0.2)
+    assert state == {"cells": [(0, 0), (2, 3)], "before": 3, "after": 2} and len(fig.axes) == 2
+    view = widgets.YoloGridView(torch.rand(3, 64, 64), targets, detect, 4, ["banana", "cup", "cat"])
+    view.controls["nms_threshold"].value = 1.0
+    assert view.state["after"] == view.state["before"] == 3 and "3 boxes before NMS, 3 after" in view.caption.value
+    view.controls["score_threshold"].value = 0.95
+    assert view.state["before"] == 0
+
+
 def test_multiscale_panels():
     fig, state = widgets.draw_multiscale(Image.new("RGB", (80, 60)), fmap=6, size=0.2)
     assert state["panels"] == [{"fmap": 6, "size": 0.2, "anchors": 108}, {"fmap": 3, "size": 0.4, "anchors": 27},
