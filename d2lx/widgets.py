@@ -26,7 +26,8 @@ __all__ = ["FigureWidget", "iou_state", "draw_iou", "IouPlayground", "iou_playgr
            "draw_anchors", "AnchorExplorer", "draw_assignment", "AssignmentView", "draw_nms", "NmsPlayground",
            "draw_multiscale", "MultiscaleView", "AUGMENTATIONS", "augmentation", "augment_grid",
            "draw_augmentations", "AugmentationExplorer", "draw_pair", "StyleWeights", "draw_detections",
-           "DetectionThreshold", "draw_yolo_grid", "YoloGridView"]
+           "DetectionThreshold", "draw_yolo_grid", "YoloGridView", "draw_roi_grid",
+           "RoiGridView"]
 
 
 def iou_state(box_a: Sequence[float], box_b: Sequence[float]) -> dict:
@@ -611,4 +612,72 @@ class YoloGridView(FigureWidget):
                                     score_threshold)
         caption = (f"<b>{state['before']} boxes before NMS, {state['after']} after</b> (IoU threshold "
                    f"{nms_threshold:.2f}); shaded: the cells responsible for the {len(state['cells'])} objects")
+        return fig, state, caption
+
+
+def draw_roi_grid(fmap: int, box: Sequence[float], output_size: int = 2, sampling_ratio: int = 2,
+                  scale: float = 4.0) -> tuple[Figure, dict]:
+    """An fmap x fmap feature map (cells of size 1) with one RoI ``box`` (x1, y1, x2, y2 in cells): left, RoI
+    pooling's bins (the box rounded to whole cells, bins with whole-cell edges); right, RoI align's bins (the exact
+    box split evenly) with their bilinear sampling points (``sampling_ratio`` per bin side, torchvision's
+    aligned=False arithmetic)."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    if not (x1 < x2 and y1 < y2):
+        raise ValueError(f"box must have x1 < x2 and y1 < y2, got {list(box)}")
+    fig = Figure(figsize=(2 * scale, scale + 0.4))
+    # RoI pooling (torchvision's roi_pool): round the corners, then bins with floor/ceil edges
+    sx, sy = (np.sign(v) * np.floor(abs(v) + 0.5) for v in (x1, y1))
+    ex, ey = (np.sign(v) * np.floor(abs(v) + 0.5) for v in (x2, y2))
+    width, height = max(ex - sx + 1, 1), max(ey - sy + 1, 1)
+    xs = [sx + np.floor(k * width / output_size) for k in range(output_size)] + [sx + width]
+    ys = [sy + np.floor(k * height / output_size) for k in range(output_size)] + [sy + height]
+    pooled = [float(min(b, fmap) - max(a, 0)) for a, b in zip(xs[:-1], xs[1:])]
+    # RoI align: the exact box, bins of equal size, sampling points at the centres of a sub-grid
+    bw, bh = max(x2 - x1, 1.0) / output_size, max(y2 - y1, 1.0) / output_size
+    points = [(x1 + (i + (a + 0.5) / sampling_ratio) * bw, y1 + (j + (b + 0.5) / sampling_ratio) * bh)
+              for i in range(output_size) for j in range(output_size)
+              for a in range(sampling_ratio) for b in range(sampling_ratio)]
+    for panel, title in enumerate(("RoI pooling: the box snaps to whole cells",
+                                   "RoI align: exact bins, bilinear samples")):
+        ax = fig.add_subplot(1, 2, panel + 1)
+        ax.set_xlim(0, fmap)
+        ax.set_ylim(fmap, 0)
+        ax.set_aspect("equal")
+        ax.set_xticks(range(fmap + 1))
+        ax.set_yticks(range(fmap + 1))
+        ax.grid(True, color="0.8")
+        ax.tick_params(labelsize=7)
+        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor="tab:red", linewidth=2))
+        if panel == 0:
+            for a, b in zip(xs[:-1], xs[1:]):
+                for c, d in zip(ys[:-1], ys[1:]):
+                    ax.add_patch(Rectangle((a, c), b - a, d - c, facecolor="tab:blue", alpha=0.2))
+                    ax.add_patch(Rectangle((a, c), b - a, d - c, fill=False, edgecolor="tab:blue", linewidth=1.5))
+        else:
+            for k in range(output_size + 1):
+                ax.plot([x1 + k * bw] * 2, [y1, y1 + output_size * bh], color="tab:green")
+                ax.plot([x1, x1 + output_size * bw], [y1 + k * bh] * 2, color="tab:green")
+            ax.scatter([p[0] for p in points], [p[1] for p in points], s=12, color="tab:green", zorder=3)
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    error = max(abs(sx - x1), abs(sy - y1), abs(ex + 1 - x2), abs(ey + 1 - y2))
+    return fig, {"pool_x_edges": [float(v) for v in xs], "pool_widths": pooled, "samples": len(points),
+                 "snap_error": float(error)}
+
+
+class RoiGridView(FigureWidget):
+    """Slide an RoI across a feature map by fractions of a cell: pooling's bins jump, align's move smoothly."""
+
+    def __init__(self, fmap: int = 8, box: Sequence[float] = (1.3, 1.6, 5.8, 6.1), output_size: int = 2):
+        self.fmap, self.box = fmap, [float(v) for v in box]
+        controls = {"shift": _slider(widgets.FloatSlider, 0.0, 0.0, 2.0, "shift right (cells)", step=0.1,
+                                     width="360px"),
+                    "output_size": _slider(widgets.IntSlider, output_size, 1, 4, "bins per side")}
+        super().__init__(controls, self._draw, min_height="420px")
+
+    def _draw(self, shift, output_size):
+        x1, y1, x2, y2 = self.box
+        fig, state = draw_roi_grid(self.fmap, (x1 + shift, y1, x2 + shift, y2), output_size)
+        caption = (f"<b>RoI pooling moves its box by up to {state['snap_error']:.2f} cells</b> (bin edges "
+                   f"{state['pool_x_edges']}); RoI align samples {state['samples']} points at exact positions")
         return fig, state, caption

@@ -43,6 +43,7 @@ WIDGETS = [
     ("04_anchor_boxes.ipynb", 2, "NMS playground"),
     ("05_multiscale_detection.ipynb", 0, "multiscale view"),
     ("07_ssd.ipynb", 0, "detection threshold"),
+    ("08_rcnn.ipynb", 0, "RoI grid"),
     ("09_yolo.ipynb", 0, "YOLO grid and NMS"),
     ("10_neural_style.ipynb", 0, "style weights"),
 ]
