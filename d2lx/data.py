@@ -59,6 +59,7 @@ __all__ = [
     "package_photos",
     "random_patches",
     "save_image",
+    "save_json",
 ]
 
 #: d2l's bucket: the book's data sets live here.
@@ -416,6 +417,21 @@ def save_image(image: Image.Image, relative: str) -> Path:
     os.close(fd)
     try:
         image.save(tmp_name)
+        os.replace(tmp_name, target)
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)
+    return target
+
+
+def save_json(obj, relative: str) -> Path:
+    """Save ``obj`` as JSON under the cache folder (``relative``, e.g. ``results/x.json``), atomically; return the
+    path."""
+    target = cache_dir() / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=1)
         os.replace(tmp_name, target)
     finally:
         Path(tmp_name).unlink(missing_ok=True)

@@ -19,7 +19,7 @@ from torchvision.transforms import v2 as T
 
 from d2lx.data import is_online
 
-__all__ = ["Pretrained", "backbone", "imagenet_categories", "efficientnet_lite0"]
+__all__ = ["Pretrained", "backbone", "imagenet_categories", "efficientnet_lite0", "fpn_backbone"]
 
 #: The architectures :func:`backbone` knows, with the torchvision builder and weights enum names.
 _TORCHVISION = {"resnet18": ("resnet18", "ResNet18_Weights"), "vgg19": ("vgg19", "VGG19_Weights")}
@@ -121,3 +121,48 @@ def backbone(arch: str = "resnet18", *, quiet: bool = False) -> Pretrained:
     if not quiet:
         print(f"backbone: {result.name}, instead of torchvision {arch}: {reason}")
     return result
+
+
+class _TimmFPN(nn.Module):
+    """A timm classifier's stride-8, 16 and 32 stages (``features_only``), with its pretrained weights, under an FPN."""
+
+    def __init__(self, classifier: nn.Module, out_channels: int):
+        import timm
+        from torchvision.ops import FeaturePyramidNetwork
+        from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+
+        super().__init__()
+        self.body = timm.create_model(classifier.default_cfg["architecture"], features_only=True, out_indices=(2, 3, 4),
+                                      pretrained=False)
+        missing, _ = self.body.load_state_dict(classifier.state_dict(), strict=False)  # the head is not needed
+        if missing:
+            raise ValueError(f"the pretrained classifier lacks {len(missing)} of the body's weights: {missing[:3]}")
+        self.fpn = FeaturePyramidNetwork(self.body.feature_info.channels(), out_channels,
+                                         extra_blocks=LastLevelMaxPool())
+        self.out_channels = out_channels
+
+    def forward(self, x: torch.Tensor):
+        from collections import OrderedDict
+
+        return self.fpn(OrderedDict((str(i), f) for i, f in enumerate(self.body(x))))
+
+
+def fpn_backbone(out_channels: int = 64, *, quiet: bool = False) -> tuple[nn.Module, Pretrained]:
+    """A pretrained backbone with a feature pyramid, for torchvision's detection models: the stride-8, 16 and 32
+    stages of :func:`backbone`'s ResNet-18 (or, offline, EfficientNet-Lite0) under an FPN with ``out_channels``
+    channels. Its outputs are named ``"0"``, ``"1"``, ``"2"`` and ``"pool"`` (stride 64).
+
+    Returns (the backbone, with ``out_channels`` set as torchvision expects; the :class:`Pretrained` it came
+    from, for ``mean``, ``std`` and ``name``).
+    """
+    import torchvision
+    from torchvision.models.detection.backbone_utils import BackboneWithFPN
+    from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+
+    pretrained = backbone("resnet18", quiet=quiet)
+    if isinstance(pretrained.model, torchvision.models.ResNet):
+        body = BackboneWithFPN(pretrained.model, {"layer2": "0", "layer3": "1", "layer4": "2"}, [128, 256, 512],
+                               out_channels, extra_blocks=LastLevelMaxPool())
+    else:
+        body = _TimmFPN(pretrained.model, out_channels)
+    return body, pretrained

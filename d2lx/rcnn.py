@@ -2,9 +2,16 @@
 # edit the notebook's #@save cells, then run `make export`.
 """Region-based CNNs (R-CNNs): the functions that notebooks/08_rcnn.ipynb marks #@save."""
 
+import time
 import torch
+import d2lx
+from torchvision.models.detection import FasterRCNN, MaskRCNN
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
+from torchvision.ops import MultiScaleRoIAlign
 
-__all__ = ["roi_pool", "roi_align"]
+__all__ = ["roi_pool", "roi_align", "rcnn_model", "rcnn_targets", "evaluate_rcnn", "train_rcnn"]
 
 
 # From notebooks/08_rcnn.ipynb, cell 13
@@ -110,3 +117,95 @@ def roi_align(features, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1
     summed = sampled.reshape(len(rois), C, ph, gh, pw, gw).sum(dim=(3, 5))
     count = (grid_h * grid_w).clamp(min=1).to(features.dtype)
     return summed / count[:, None, None, None]
+
+
+# From notebooks/08_rcnn.ipynb, cell 29
+def rcnn_model(num_classes, backbone, mean, std, image_size, masks=False):
+    """torchvision's Faster R-CNN (Mask R-CNN with masks=True) for small images, on `backbone`: an FPN with
+    outputs "0", "1", "2", "pool" and an `out_channels` attribute. Classes are 1 … num_classes (0: background)."""
+    channels = backbone.out_channels
+    settings = dict(
+        min_size=image_size, max_size=image_size, image_mean=list(mean), image_std=list(std),
+        rpn_anchor_generator=AnchorGenerator(((16,), (32,), (64,), (128,)), ((0.5, 1.0, 2.0),) * 4),
+        rpn_pre_nms_top_n_train=600, rpn_post_nms_top_n_train=300, rpn_pre_nms_top_n_test=300,
+        rpn_post_nms_top_n_test=100, box_batch_size_per_image=128,
+        box_roi_pool=MultiScaleRoIAlign(["0", "1", "2"], output_size=7, sampling_ratio=2),
+        box_head=TwoMLPHead(channels * 7 * 7, 256), box_predictor=FastRCNNPredictor(256, num_classes + 1))
+    if not masks:
+        return FasterRCNN(backbone, num_classes=None, **settings)
+    return MaskRCNN(backbone, num_classes=None, **settings,
+                    mask_roi_pool=MultiScaleRoIAlign(["0", "1", "2"], output_size=14, sampling_ratio=2),
+                    mask_head=MaskRCNNHeads(channels, [64, 64], 1),
+                    mask_predictor=MaskRCNNPredictor(64, 64, num_classes + 1))
+
+
+# From notebooks/08_rcnn.ipynb, cell 30
+def rcnn_targets(targets, masks=False):
+    """The multi-object set's targets as torchvision's detection models take them: plain tensors, labels + 1."""
+    out = []
+    for t in targets:
+        target = {"boxes": t["boxes"].as_subclass(torch.Tensor), "labels": t["labels"] + 1}
+        if masks:
+            target["masks"] = t["masks"].as_subclass(torch.Tensor).to(torch.uint8)
+        out.append(target)
+    return out
+
+
+# From notebooks/08_rcnn.ipynb, cell 31
+def evaluate_rcnn(model, data_iter, device, masks=False):
+    """mAP@0.5 and mAP@[.5:.95] of a torchvision detection model on batches (X, Y, targets), with d2lx.metrics;
+    with masks=True also the mask mAPs ("mask mAP@0.5", "mask mAP@[.5:.95]")."""
+    model.eval()
+    boxes, segments = d2lx.metrics.map_metric("bbox"), d2lx.metrics.map_metric("segm")
+    with torch.no_grad():
+        for X, _, targets in data_iter:
+            outputs = model(list(X.to(device)))
+            preds = [{"boxes": o["boxes"].cpu(), "scores": o["scores"].cpu(), "labels": o["labels"].cpu() - 1}
+                     for o in outputs]
+            truth = [{"boxes": t["boxes"].as_subclass(torch.Tensor), "labels": t["labels"]} for t in targets]
+            boxes.update(preds, truth)
+            if masks:
+                for p, o, t, target in zip(preds, outputs, truth, targets):
+                    p["masks"] = o["masks"][:, 0].cpu() > 0.5
+                    t["masks"] = target["masks"].as_subclass(torch.Tensor).bool()
+                segments.update(preds, truth)
+    scores = d2lx.metrics.summarise(boxes.compute())
+    if masks:
+        scores.update({f"mask {k}": v for k, v in d2lx.metrics.summarise(segments.compute()).items()})
+    return scores
+
+
+# From notebooks/08_rcnn.ipynb, cell 32
+def train_rcnn(model, train_iter, val_iter, num_epochs, trainer, device, masks=False, scheduler=None,
+               desc="Faster R-CNN"):
+    """Train a torchvision detection model on batches (X, Y, targets), with live curves of its summed loss and the
+    validation mAP. Returns {"loss", "mAP@0.5", "mAP@[.5:.95]", (mask mAPs), "train seconds", "history"}."""
+    num_batches = len(train_iter)
+    if num_batches == 0:
+        raise ValueError("train_iter is empty: it must yield at least one (X, Y, targets) batch")
+    model = model.to(device)
+    board = d2lx.ProgressBoard(num_epochs * num_batches, xlabel="epoch", ylim=(0, 1), desc=desc)
+    seconds, first = 0.0, None
+    for epoch in range(num_epochs):
+        model.train()
+        start, total = time.perf_counter(), 0.0
+        for X, _, targets in train_iter:
+            losses = model(list(X.to(device)), [{k: v.to(device) for k, v in t.items()}
+                                                 for t in rcnn_targets(targets, masks)])
+            loss = sum(losses.values())
+            trainer.zero_grad()
+            loss.backward()
+            trainer.step()
+            total += float(loss.detach())
+            board.update()
+        if scheduler is not None:
+            scheduler.step()
+        seconds += time.perf_counter() - start
+        first = first or total / num_batches
+        scores = evaluate_rcnn(model, val_iter, device, masks)
+        board.add(epoch + 1, {"loss / first loss": total / num_batches / first, **{f"val {k}": v for k, v in
+                                                                                     scores.items()}})
+    board.close()
+    result = {"loss": total / num_batches, **scores, "train seconds": seconds, "history": dict(board.history)}
+    print(", ".join(f"{k} {v:.3f}" for k, v in scores.items()) + f"; {seconds:.0f} s of training on {device}")
+    return result

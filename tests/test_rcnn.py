@@ -90,3 +90,42 @@ def test_roi_grid_snaps_pooling_but_not_align():
     assert view.state["pool_x_edges"] == [2.0, 4.0, 7.0] and "moves its box" in view.caption.value
     with pytest.raises(ValueError, match="x1 < x2"):
         widgets.draw_roi_grid(8, (3, 1, 2, 4))
+
+
+# --- Faster and Mask R-CNN ----------------------------------------------------------------------------------
+def test_fpn_backbone_and_a_training_step_of_mask_rcnn():
+    fpn, pretrained = d2lx.pretrained.fpn_backbone(out_channels=16, quiet=True)
+    features = fpn(torch.rand(1, 3, 64, 64))
+    assert list(features) == ["0", "1", "2", "pool"] and fpn.out_channels == 16
+    assert [tuple(f.shape[-2:]) for f in features.values()] == [(8, 8), (4, 4), (2, 2), (1, 1)]
+    model = d2lx.rcnn_model(3, fpn, pretrained.mean, pretrained.std, 64, masks=True)
+    masks = torch.zeros(1, 64, 64, dtype=torch.bool)
+    masks[0, 10:40, 5:30] = True
+    targets = [{"boxes": torchvision.tv_tensors.BoundingBoxes([[5.0, 10, 30, 40]], format="XYXY", canvas_size=(64, 64)),
+                "labels": torch.tensor([2]), "masks": torchvision.tv_tensors.Mask(masks)},
+               {"boxes": torchvision.tv_tensors.BoundingBoxes(torch.zeros(0, 4), format="XYXY", canvas_size=(64, 64)),
+                "labels": torch.zeros(0, dtype=torch.long), "masks": torchvision.tv_tensors.Mask(masks[:0])}]
+    converted = d2lx.rcnn_targets(targets, masks=True)
+    assert converted[0]["labels"].tolist() == [3] and converted[0]["masks"].dtype == torch.uint8
+    assert type(converted[0]["boxes"]) is torch.Tensor and converted[1]["boxes"].shape == (0, 4)
+    model.train()
+    losses = model(list(torch.rand(2, 3, 64, 64)), converted)
+    assert set(losses) == {"loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness", "loss_rpn_box_reg"}
+    assert all(torch.isfinite(v) for v in losses.values())
+    batches = [(torch.rand(2, 3, 64, 64), None, targets)]
+    scores = d2lx.evaluate_rcnn(model, batches, torch.device("cpu"), masks=True)
+    assert set(scores) == {"mAP@0.5", "mAP@[.5:.95]", "mask mAP@0.5", "mask mAP@[.5:.95]"}
+    assert all(0 <= v <= 1 for v in scores.values())
+
+
+def test_save_json_is_atomic_and_readable(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setenv("D2LX_DATA_DIR", str(tmp_path))
+    path = d2lx.data.save_json({"mAP@0.5": 0.5}, "results/x.json")
+    assert json.loads(path.read_text()) == {"mAP@0.5": 0.5}
+    assert [p.name for p in path.parent.iterdir()] == ["x.json"]
+    with pytest.raises(TypeError):
+        d2lx.data.save_json({"bad": object()}, "results/x.json")
+    assert json.loads(path.read_text()) == {"mAP@0.5": 0.5}, "a failed write leaves the old file"
+    assert [p.name for p in path.parent.iterdir()] == ["x.json"]
