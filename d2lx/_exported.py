@@ -23,7 +23,9 @@ from d2lx.ssd import (
     blk_forward, TinySSD, calc_loss, cls_eval, bbox_eval, resize_batch, predict_ssd, evaluate_map,
     evaluate_ssd, train_ssd, make_trainer,
 )
-from d2lx.rcnn import (roi_pool, roi_align, rcnn_model, rcnn_targets, evaluate_rcnn, train_rcnn)
+from d2lx.rcnn import (
+    roi_pool, roi_align, rcnn_model, rcnn_targets, evaluate_rcnn, train_detector, train_rcnn,
+)
 from d2lx.yolo import (yolo_targets, cell_boxes, YoloV1, elementwise_iou, yolo_loss, yolo_detect, train_yolo)
 from d2lx.neural_style import (
     feature_layers, rgb_mean, rgb_std, preprocess, postprocess, extract_features, content_loss, gram,
@@ -45,9 +47,9 @@ __all__ = [
     "bbox_predictor", "flatten_pred", "concat_preds", "down_sample_blk", "base_net", "get_blk", "blk_forward",
     "TinySSD", "calc_loss", "cls_eval", "bbox_eval", "resize_batch", "predict_ssd", "evaluate_map",
     "evaluate_ssd", "train_ssd", "make_trainer", "roi_pool", "roi_align", "rcnn_model", "rcnn_targets",
-    "evaluate_rcnn", "train_rcnn", "yolo_targets", "cell_boxes", "YoloV1", "elementwise_iou", "yolo_loss",
-    "yolo_detect", "train_yolo", "feature_layers", "rgb_mean", "rgb_std", "preprocess", "postprocess",
-    "extract_features", "content_loss", "gram", "style_loss", "tv_loss", "compute_loss", "SynthesizedImage",
-    "train", "read_csv_labels", "copyfile", "reorg_train_valid", "reorg_test", "reorg_cifar10_data",
-    "write_submission", "check_submission",
+    "evaluate_rcnn", "train_detector", "train_rcnn", "yolo_targets", "cell_boxes", "YoloV1",
+    "elementwise_iou", "yolo_loss", "yolo_detect", "train_yolo", "feature_layers", "rgb_mean", "rgb_std",
+    "preprocess", "postprocess", "extract_features", "content_loss", "gram", "style_loss", "tv_loss",
+    "compute_loss", "SynthesizedImage", "train", "read_csv_labels", "copyfile", "reorg_train_valid",
+    "reorg_test", "reorg_cifar10_data", "write_submission", "check_submission",
 ]

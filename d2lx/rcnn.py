@@ -11,7 +11,9 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHe
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from torchvision.ops import MultiScaleRoIAlign
 
-__all__ = ["roi_pool", "roi_align", "rcnn_model", "rcnn_targets", "evaluate_rcnn", "train_rcnn"]
+__all__ = [
+    "roi_pool", "roi_align", "rcnn_model", "rcnn_targets", "evaluate_rcnn", "train_detector", "train_rcnn",
+]
 
 
 # From notebooks/08_rcnn.ipynb, cell 13
@@ -176,23 +178,20 @@ def evaluate_rcnn(model, data_iter, device, masks=False):
 
 
 # From notebooks/08_rcnn.ipynb, cell 32
-def train_rcnn(model, train_iter, val_iter, num_epochs, trainer, device, masks=False, scheduler=None,
-               desc="Faster R-CNN"):
-    """Train a torchvision detection model on batches (X, Y, targets), with live curves of its summed loss and the
-    validation mAP. Returns {"loss", "mAP@0.5", "mAP@[.5:.95]", (mask mAPs), "train seconds", "history"}."""
+def train_detector(model, train_iter, num_epochs, trainer, compute_loss, evaluate, scheduler=None, desc="detector"):
+    """The training loop of train_rcnn and train_yolo: loss = compute_loss(batch), a step per batch, and after each
+    epoch scores = evaluate() (a dict), with live curves of the loss (relative to the first epoch's) and the scores.
+    Returns {"loss", **scores, "train seconds", "history"} for the last epoch."""
     num_batches = len(train_iter)
     if num_batches == 0:
-        raise ValueError("train_iter is empty: it must yield at least one (X, Y, targets) batch")
-    model = model.to(device)
+        raise ValueError("train_iter is empty: it must yield at least one batch")
     board = d2lx.ProgressBoard(num_epochs * num_batches, xlabel="epoch", ylim=(0, 1), desc=desc)
     seconds, first = 0.0, None
     for epoch in range(num_epochs):
         model.train()
         start, total = time.perf_counter(), 0.0
-        for X, _, targets in train_iter:
-            losses = model(list(X.to(device)), [{k: v.to(device) for k, v in t.items()}
-                                                 for t in rcnn_targets(targets, masks)])
-            loss = sum(losses.values())
+        for batch in train_iter:
+            loss = compute_loss(batch)
             trainer.zero_grad()
             loss.backward()
             trainer.step()
@@ -202,10 +201,25 @@ def train_rcnn(model, train_iter, val_iter, num_epochs, trainer, device, masks=F
             scheduler.step()
         seconds += time.perf_counter() - start
         first = first or total / num_batches
-        scores = evaluate_rcnn(model, val_iter, device, masks)
-        board.add(epoch + 1, {"loss / first loss": total / num_batches / first, **{f"val {k}": v for k, v in
-                                                                                     scores.items()}})
+        scores = evaluate()
+        board.add(epoch + 1, {"loss / first loss": total / num_batches / first,
+                              **{f"val {k}": v for k, v in scores.items()}})
     board.close()
-    result = {"loss": total / num_batches, **scores, "train seconds": seconds, "history": dict(board.history)}
-    print(", ".join(f"{k} {v:.3f}" for k, v in scores.items()) + f"; {seconds:.0f} s of training on {device}")
-    return result
+    print(", ".join(f"val {k} {v:.3f}" for k, v in scores.items()) + f"; {seconds:.0f} s of training")
+    return {"loss": total / num_batches, **scores, "train seconds": seconds, "history": dict(board.history)}
+
+
+# From notebooks/08_rcnn.ipynb, cell 33
+def train_rcnn(model, train_iter, val_iter, num_epochs, trainer, device, masks=False, scheduler=None,
+               desc="Faster R-CNN"):
+    """Train a torchvision detection model (its summed losses) on batches (X, Y, targets) with train_detector,
+    scoring box (and with masks=True mask) mAP on val_iter after each epoch."""
+    model = model.to(device)
+
+    def compute_loss(batch):
+        X, _, targets = batch
+        targets = [{k: v.to(device) for k, v in t.items()} for t in rcnn_targets(targets, masks)]
+        return sum(model(list(X.to(device)), targets).values())
+
+    return train_detector(model, train_iter, num_epochs, trainer, compute_loss,
+                          lambda: evaluate_rcnn(model, val_iter, device, masks), scheduler, desc)

@@ -2,7 +2,6 @@
 # edit the notebook's #@save cells, then run `make export`.
 """You Only Look Once (YOLO): the functions that notebooks/09_yolo.ipynb marks #@save."""
 
-import time
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -127,34 +126,15 @@ def yolo_detect(boxes, probs, nms_threshold=0.5, score_threshold=0.01):
 
 # From notebooks/09_yolo.ipynb, cell 22
 def train_yolo(net, train_iter, val_iter, num_epochs, trainer, device, scheduler=None, desc="YOLO"):
-    """Train a YOLOv1-style `net` with live curves of the loss and the validation mAP. Batches are (X, Y, ...)
-    with padded labels Y (N, M, 5). Returns {"loss", "mAP@0.5", "mAP@[.5:.95]", "train seconds", "history"}."""
-    num_batches = len(train_iter)
-    if num_batches == 0:
-        raise ValueError("train_iter is empty: it must yield at least one (X, Y) batch")
+    """Train a YOLOv1-style `net` with d2lx.train_detector on batches (X, Y, ...) with padded labels Y (N, M, 5),
+    scoring mAP on val_iter after each epoch. Returns {"loss", "mAP@0.5", "mAP@[.5:.95]", "train seconds",
+    "history"}."""
     net = net.to(device)
-    board = d2lx.ProgressBoard(num_epochs * num_batches, xlabel="epoch", ylim=(0, 1), desc=desc)
-    seconds, first_loss = 0.0, None
-    for epoch in range(num_epochs):
-        net.train()
-        start, total = time.perf_counter(), 0.0
-        for batch in train_iter:
-            X, Y = batch[0].to(device), batch[1].to(device)
-            trainer.zero_grad()
-            loss, _ = yolo_loss(*net(X), Y)
-            loss.backward()
-            trainer.step()
-            total += float(loss.detach())
-            board.update()
-        if scheduler is not None:
-            scheduler.step()
-        seconds += time.perf_counter() - start
-        first_loss = first_loss or total / num_batches
-        scores = d2lx.evaluate_map(lambda X: yolo_detect(*net.eval()(X)), val_iter, device)
-        board.add(epoch + 1, {"loss / first loss": total / num_batches / first_loss, "val mAP@0.5": scores["mAP@0.5"],
-                              "val mAP@[.5:.95]": scores["mAP@[.5:.95]"]})
-    board.close()
-    result = {"loss": total / num_batches, **scores, "train seconds": seconds, "history": dict(board.history)}
-    print(f"loss {result['loss']:.3f}, val mAP@0.5 {scores['mAP@0.5']:.3f}, mAP@[.5:.95] {scores['mAP@[.5:.95]']:.3f}")
-    print(f"{seconds:.0f} s of training on {device}")
-    return result
+
+    def compute_loss(batch):
+        return yolo_loss(*net(batch[0].to(device)), batch[1].to(device))[0]
+
+    def evaluate():
+        return d2lx.evaluate_map(lambda X: yolo_detect(*net.eval()(X)), val_iter, device)
+
+    return d2lx.train_detector(net, train_iter, num_epochs, trainer, compute_loss, evaluate, scheduler, desc)

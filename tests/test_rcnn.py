@@ -129,3 +129,25 @@ def test_save_json_is_atomic_and_readable(tmp_path, monkeypatch):
         d2lx.data.save_json({"bad": object()}, "results/x.json")
     assert json.loads(path.read_text()) == {"mAP@0.5": 0.5}, "a failed write leaves the old file"
     assert [p.name for p in path.parent.iterdir()] == ["x.json"]
+
+
+def test_train_detector_steps_evaluates_and_reports():
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 1)
+    batches = [(torch.randn(4, 3), torch.randn(4, 1)) for _ in range(3)]
+    trainer = torch.optim.SGD(net.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.StepLR(trainer, 1, 0.5)
+    calls = []
+
+    def evaluate():
+        calls.append(net.training)
+        return {"mAP@0.5": 0.25}
+
+    result = d2lx.train_detector(net, batches, 2, trainer, lambda b: ((net(b[0]) - b[1]) ** 2).mean(), evaluate,
+                                 scheduler)
+    d2lx.plt.close("all")
+    assert calls == [True, True] and trainer.param_groups[0]["lr"] == pytest.approx(0.025)
+    assert result["mAP@0.5"] == 0.25 and result["loss"] > 0 and result["train seconds"] > 0
+    assert result["history"]["val mAP@0.5"][1] == [0.25, 0.25]
+    with pytest.raises(ValueError, match="train_iter is empty"):
+        d2lx.train_detector(net, [], 1, trainer, None, evaluate)
