@@ -263,11 +263,8 @@ def download(name: str, *, timeout: float = 30.0) -> Path:
             target.unlink()  # a corrupt cache entry: fetch it again
     if not is_online(entry.url):
         raise OfflineError(f"{name} is not cached and the network is off or unreachable ({entry.url})")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{entry.filename}.", suffix=".part")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+
+    def fetch_verified(tmp: Path) -> None:
         try:
             actual = _stream(entry.url, tmp, timeout)
         except (OSError, http.client.HTTPException) as err:
@@ -276,9 +273,38 @@ def download(name: str, *, timeout: float = 30.0) -> Path:
         if not (entry.sha1 or entry.sha256 or entry.md5):
             _verify_content(tmp, entry)
             print(f"warning: no recorded hash for {name}; checked its content only (sha256 {actual['sha256']})")
+
+    return _write_atomically(target, fetch_verified)
+
+
+def _write_atomically(target: Path, write: Callable[[Path], None]) -> Path:
+    """Run ``write(tmp)`` on a temporary file beside ``target``, then rename it to ``target``; return ``target``.
+
+    If ``write`` raises, the temporary file is deleted and ``target`` is left as it was: never half a file.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=f".partial{target.suffix}")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+    return target
+
+
+def _build_folder(target: Path, build: Callable[[Path], None]) -> Path:
+    """Run ``build(tmp)`` on a new temporary folder beside ``target``, then rename it to ``target`` (replacing what
+    was there); return ``target``. If ``build`` raises, the temporary folder is deleted: never half a folder."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial"))
+    try:
+        build(tmp)
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
@@ -323,9 +349,8 @@ def extract(archive: Path, target: Path) -> Path:
         return target
     if not archive.is_file():
         raise FileNotFoundError(f"archive {archive} does not exist")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial"))
-    try:
+
+    def unpack(tmp: Path) -> None:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as z:
                 _safe_members_zip(z, target)
@@ -336,11 +361,8 @@ def extract(archive: Path, target: Path) -> Path:
                 t.extractall(tmp, members=members, filter="data")
         else:
             raise ValueError(f"{archive.name} is neither a zip nor a tar archive")
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
+
+    return _build_folder(target, unpack)
 
 
 def _build_standin(entry: Entry) -> tuple[Path, dict | None]:
@@ -354,16 +376,12 @@ def _build_standin(entry: Entry) -> tuple[Path, dict | None]:
     out = root / (entry.folder or entry.filename)
     meta = root / "boxes.json"
     if not out.exists():
-        root.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.", suffix=".partial"))
-        try:
+        def build(tmp: Path) -> None:
             boxes = entry.standin_builder(tmp / out.name)
             if boxes:
                 (tmp / "boxes.json").write_text(json.dumps(boxes))
-            shutil.rmtree(root, ignore_errors=True)
-            os.replace(tmp, root)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+
+        _build_folder(root, build)
     return out, json.loads(meta.read_text()) if meta.exists() else None
 
 
@@ -411,31 +429,13 @@ def save_image(image: Image.Image, relative: str) -> Path:
 
     It is written to a temporary file beside the target, then renamed, so a crash never leaves half a file.
     """
-    target = cache_dir() / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=target.suffix)
-    os.close(fd)
-    try:
-        image.save(tmp_name)
-        os.replace(tmp_name, target)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
-    return target
+    return _write_atomically(cache_dir() / relative, image.save)
 
 
 def save_json(obj, relative: str) -> Path:
     """Save ``obj`` as JSON under the cache folder (``relative``, e.g. ``results/x.json``), atomically; return the
     path."""
-    target = cache_dir() / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1)
-        os.replace(tmp_name, target)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
-    return target
+    return _write_atomically(cache_dir() / relative, lambda tmp: tmp.write_text(json.dumps(obj, indent=1)))
 
 
 def photo(name: str, quiet: bool = False) -> tuple[Image.Image, dict[str, list[float]]]:
@@ -721,16 +721,13 @@ def multi_detection(train: int = 1000, val: int = 200, spec: synthetic.SceneSpec
         raise ValueError(f"train and val must be at least 1, got {train} and {val}")
     root = cache_dir() / "generated" / f"multi-{synthetic.spec_key(spec, train=train, val=val)}"
     if not root.is_dir():
-        root.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.", suffix=".partial"))
-        start = time.perf_counter()
-        try:
+        def build(tmp: Path) -> None:
             synthetic.write_split(tmp / "multi_train", spec, train, masks=True)
             synthetic.write_split(tmp / "multi_val", spec, val, masks=True, first=train)
             (tmp / "spec.json").write_text(json.dumps({"classes": list(spec.classes), "train": train, "val": val}))
-            os.replace(tmp, root)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+
+        start = time.perf_counter()
+        _build_folder(root, build)
         if not quiet:
             print(f"generated {train} + {val} multi-object scenes in {time.perf_counter() - start:.1f} s")
     if not quiet:
