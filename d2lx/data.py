@@ -570,6 +570,19 @@ def random_patches(photo: Image.Image, count: int, size: int, rng, scale: tuple[
             for x, y, s in zip(xs, ys, sides)]
 
 
+def _labelled_patches(photos: dict[str, Image.Image], names: list[str], total: int, rng):
+    """``total`` 32x32 patches of the photos ``names``, as many of each (in a random order): (labels (total,),
+    images (total, 32, 32, 3) uint8), where the label is the index of the photo in ``names``."""
+    import numpy as np
+
+    labels = rng.permutation(np.arange(total) % len(names))
+    images = np.empty((total, 32, 32, 3), dtype=np.uint8)
+    for c in range(len(names)):  # each class's patches, in the order its images appear
+        images[labels == c] = [np.asarray(p) for p in
+                               random_patches(photos[names[c]], int((labels == c).sum()), 32, rng, (0.12, 0.5))]
+    return labels, images
+
+
 _CIFAR_STANDIN = {"train": 2000, "test": 1000, "batches": 5, "seed": 10}
 
 
@@ -592,11 +605,7 @@ def _cifar10_standin(out: Path) -> None:
 
     for split in ("train", "test"):
         total = _CIFAR_STANDIN[split]
-        labels = rng.permutation(np.arange(total) % len(names))
-        images = np.empty((total, 32, 32, 3), dtype=np.uint8)
-        for c in range(len(names)):  # each class's patches, in the order its images appear
-            images[labels == c] = [np.asarray(p) for p in
-                                   random_patches(photos[names[c]], int((labels == c).sum()), 32, rng, (0.12, 0.5))]
+        labels, images = _labelled_patches(photos, names, total, rng)
         data = images.transpose(0, 3, 1, 2).reshape(total, -1)  # CIFAR's row layout: R plane, G plane, B plane
         batches = _CIFAR_STANDIN["batches"] if split == "train" else 1
         for b, idx in enumerate(np.array_split(np.arange(total), batches)):
@@ -655,13 +664,10 @@ def _cifar10_tiny_standin(out: Path) -> None:
     rng = np.random.default_rng(_KAGGLE_STANDIN["seed"])
     rows = {}
     for split in ("train", "test"):
-        total = _KAGGLE_STANDIN[split]
-        labels = rng.permutation(np.arange(total) % len(names))
+        labels, images = _labelled_patches(photos, names, _KAGGLE_STANDIN[split], rng)
         (out / split).mkdir(parents=True)
-        for c, name in enumerate(names):
-            ids = np.flatnonzero(labels == c) + 1  # Kaggle's ids start at 1
-            for i, patch in zip(ids, random_patches(photos[name], len(ids), 32, rng, (0.12, 0.5))):
-                patch.save(out / split / f"{i}.png")
+        for i, image in enumerate(images, start=1):  # Kaggle's ids start at 1
+            Image.fromarray(image).save(out / split / f"{i}.png")
         rows[split] = [(i + 1, names[c]) for i, c in enumerate(labels)]
     (out / "trainLabels.csv").write_text("id,label\n" + "".join(f"{i},{label}\n" for i, label in rows["train"]))
     # Kaggle's sample submission labels every test image 'cat'; the stand-in has a class of that name too
