@@ -51,15 +51,23 @@ def iou_state(box_a: Sequence[float], box_b: Sequence[float]) -> dict:
     return {"iou": iou, "intersection": inter, "union": area(a) + area(b) - inter, "overlap": overlap}
 
 
-def _image_axes(image, figsize):
+def _show_image(ax, image) -> tuple[int, int]:
+    """Draw ``image`` on ``ax`` in a fixed frame, without axes; return its (height, width). Float images may be in
+    [0, 1] or, as d2l's banana batches, in [0, 255]."""
     img = to_numpy_image(image)
-    fig = Figure(figsize=figsize)
-    ax = fig.add_subplot()
+    if img.dtype != np.uint8:
+        img = (img / 255 if img.max() > 1.5 else img).clip(0, 1)
     ax.imshow(img)
     ax.set_xlim(0, img.shape[1])
     ax.set_ylim(img.shape[0], 0)  # a fixed frame: anchors that stick out do not resize the figure
     ax.axis("off")
-    return fig, ax, img.shape[0], img.shape[1]
+    return img.shape[0], img.shape[1]
+
+
+def _image_axes(image, figsize):
+    fig = Figure(figsize=figsize)
+    ax = fig.add_subplot()
+    return fig, ax, *_show_image(ax, image)
 
 
 def _outline(ax, box: Sequence[float], color, **style) -> None:
@@ -486,6 +494,23 @@ class StyleWeights(FigureWidget):
 _CLASS_COLOURS = ["tab:orange", "tab:blue", "tab:green", "tab:red", "tab:purple", "tab:cyan"]
 
 
+def _scoring(rows: torch.Tensor, threshold: float) -> torch.Tensor:
+    """The rows [class, score, x1, y1, x2, y2] that were kept (class >= 0) and score at least ``threshold``."""
+    return rows[(rows[:, 0] >= 0) & (rows[:, 1] >= threshold)]
+
+
+def _labelled_detection(ax, row: torch.Tensor, classes: Sequence[str], scale_px: torch.Tensor, **style):
+    """Draw one detection row [class, score, x1, y1, x2, y2] (coordinates in [0, 1]) in its class's colour, with its
+    class name and score; ``style`` restyles the box."""
+    label = int(row[0])
+    colour = _CLASS_COLOURS[label % len(_CLASS_COLOURS)]
+    rect = d2lx.bbox_to_rect((row[2:] * scale_px).tolist(), colour)
+    rect.set(**style)
+    ax.add_patch(rect)
+    ax.text(rect.xy[0], rect.xy[1], f"{classes[label]} {float(row[1]):.2f}", fontsize=7, color="w", va="bottom",
+            bbox=dict(facecolor=colour, lw=0, pad=1))
+
+
 def draw_detections(images, detections: torch.Tensor, classes: Sequence[str], threshold: float,
                     targets: torch.Tensor | None = None, num_cols: int = 4, scale: float = 2.6) -> tuple[Figure, dict]:
     """A grid of images with the detections scoring at least ``threshold``.
@@ -502,27 +527,14 @@ def draw_detections(images, detections: torch.Tensor, classes: Sequence[str], th
     fig = Figure(figsize=(scale * num_cols, scale * rows))
     shown = []
     for i, image in enumerate(images):
-        img = to_numpy_image(image)
-        if img.dtype != np.uint8:  # float images: in [0, 1], or in [0, 255] as d2l's banana batches
-            img = (img / 255 if img.max() > 1.5 else img).clip(0, 1)
-        h, w = img.shape[:2]
         ax = fig.add_subplot(rows, num_cols, i + 1)
-        ax.imshow(img)
-        ax.set_xlim(0, w)
-        ax.set_ylim(h, 0)
-        ax.axis("off")
-        scale_px = _pixel_scale(h, w)
+        scale_px = _pixel_scale(*_show_image(ax, image))
         if targets is not None:
             for row in targets[i][targets[i][:, 0] >= 0]:
                 _outline(ax, (row[1:] * scale_px).tolist(), "white", linewidth=1.2, linestyle="--")
-        keep = detections[i][(detections[i][:, 0] >= 0) & (detections[i][:, 1] >= threshold)]
+        keep = _scoring(detections[i], threshold)
         for row in keep:
-            label = int(row[0])
-            colour = _CLASS_COLOURS[label % len(_CLASS_COLOURS)]
-            rect = d2lx.bbox_to_rect((row[2:] * scale_px).tolist(), colour)
-            ax.add_patch(rect)
-            ax.text(rect.xy[0], rect.xy[1], f"{classes[label]} {float(row[1]):.2f}", fontsize=7, color="w",
-                    va="bottom", bbox=dict(facecolor=colour, lw=0, pad=1))
+            _labelled_detection(ax, row, classes, scale_px)
         shown.append(len(keep))
     fig.suptitle(f"detections with a score ≥ {threshold:.2f}: {sum(shown)}", fontsize=10)
     fig.tight_layout()
@@ -554,25 +566,15 @@ def draw_yolo_grid(image, targets: torch.Tensor, detect, grid: int, classes: Seq
     targets: (M, 5) padded rows [class, x1, y1, x2, y2] in [0, 1]; detect(nms_threshold) -> (K, 6) rows [class,
     score, x1, y1, x2, y2] in [0, 1] (class -1: dropped), where nms_threshold 1.0 means no suppression.
     """
-    img = to_numpy_image(image)
-    if img.dtype != np.uint8:
-        img = (img / 255 if img.max() > 1.5 else img).clip(0, 1)
-    h, w = img.shape[:2]
-    px = _pixel_scale(h, w)
     fig = Figure(figsize=(2 * scale, scale + 0.3))
     real = targets[targets[:, 0] >= 0]
     centres = torch.stack(((real[:, 1] + real[:, 3]) / 2, (real[:, 2] + real[:, 4]) / 2), dim=1)
     cells = (centres * grid).floor().clamp(0, grid - 1).long()  # (column, row)
-    before = detect(1.0)
-    after = detect(nms_threshold)
-    before = before[(before[:, 0] >= 0) & (before[:, 1] >= score_threshold)]
-    after = after[(after[:, 0] >= 0) & (after[:, 1] >= score_threshold)]
+    before, after = _scoring(detect(1.0), score_threshold), _scoring(detect(nms_threshold), score_threshold)
     for panel in range(2):
         ax = fig.add_subplot(1, 2, panel + 1)
-        ax.imshow(img)
-        ax.set_xlim(0, w)
-        ax.set_ylim(h, 0)
-        ax.axis("off")
+        h, w = _show_image(ax, image)
+        px = _pixel_scale(h, w)
         if panel == 0:
             for k in range(1, grid):
                 ax.axhline(k * h / grid, color="w", linewidth=0.6, alpha=0.7)
@@ -586,10 +588,7 @@ def draw_yolo_grid(image, targets: torch.Tensor, detect, grid: int, classes: Seq
             for row in before:
                 _outline(ax, (row[2:] * px).tolist(), "0.8", linewidth=0.7, linestyle="--")
             for row in after:
-                colour = _CLASS_COLOURS[int(row[0]) % len(_CLASS_COLOURS)]
-                _outline(ax, (row[2:] * px).tolist(), colour, linewidth=2)
-                ax.text(float(row[2] * w), float(row[3] * h), f"{classes[int(row[0])]} {float(row[1]):.2f}",
-                        fontsize=7, color="w", va="bottom", bbox=dict(facecolor=colour, lw=0, pad=1))
+                _labelled_detection(ax, row, classes, px, linewidth=2)
             ax.set_title(f"score ≥ {score_threshold:.2f}, NMS IoU > {nms_threshold:.2f}: {len(before)} boxes "
                          f"before, {len(after)} after", fontsize=9)
     fig.tight_layout()
