@@ -158,7 +158,7 @@ def evaluate_rcnn(model, data_iter, device, masks=False):
     """mAP@0.5 and mAP@[.5:.95] of a torchvision detection model on batches (X, Y, targets), with d2lx.metrics;
     with masks=True also the mask mAPs ("mask mAP@0.5", "mask mAP@[.5:.95]")."""
     model.eval()
-    boxes, segments = d2lx.metrics.map_metric("bbox"), d2lx.metrics.map_metric("segm")
+    boxes, segments = d2lx.metrics.map_metric("bbox"), d2lx.metrics.map_metric("segm") if masks else None
     with torch.no_grad():
         for X, _, targets in data_iter:
             outputs = model(list(X.to(device)))

@@ -205,9 +205,10 @@ def render_scene(spec: SceneSpec, index: int) -> tuple[np.ndarray, list[tuple[in
         canvas[region] *= 1 - shadow
         lit = np.clip(sprite[..., :3] * rng.uniform(0.75, 1.2) * rng.uniform(0.92, 1.08, size=3), 0, 1)
         canvas[region] = canvas[region] * (1 - alpha) + lit * alpha
-        ids[region][alpha[..., 0] > 0.5] = len(labels) + 1
+        opaque = alpha[..., 0] > 0.5
+        ids[region][opaque] = len(labels) + 1
         labels.append(label)
-        areas.append(int((ids == len(labels)).sum()))
+        areas.append(int(opaque.sum()))  # the pixels just painted: all of the new object's
         if rng.random() < spec.occlusion:
             _occlude(canvas, ids, areas, region, rng, spec.min_visible)
     # the whole photo: a light gradient, a little blur and sensor noise, so the objects sit in it
