@@ -226,7 +226,138 @@ def multibox_target(anchors: torch.Tensor, labels: torch.Tensor):
 
 
 # From notebooks/04_anchor_boxes.ipynb, cell 32
-def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, block: int = 256) -> torch.Tensor:
+class _Scratch:
+    """Three reusable buffers for IoU matrices. The first write to a fresh multi-megabyte tensor costs a page fault
+    per 4 KB, which made NMS several times slower than its arithmetic."""
+
+    def __init__(self, like: torch.Tensor, size: int):
+        self.buffers = [like.new_empty(size) for _ in range(3)]
+
+    def views(self, *shape: int) -> list[torch.Tensor]:
+        size = 1
+        for s in shape:
+            size *= s
+        if self.buffers[0].numel() < size:
+            self.buffers = [b.new_empty(size) for b in self.buffers]
+        return [b[:size].view(shape) for b in self.buffers]
+
+
+def _planes(boxes: torch.Tensor) -> torch.Tensor:
+    """boxes (B, N, 4) corners -> (5, B, N): contiguous planes x1, y1, x2, y2 and area."""
+    x1, y1, x2, y2 = boxes.unbind(dim=2)
+    return torch.stack((x1, y1, x2, y2, (x2 - x1) * (y2 - y1)))
+
+
+def _overlaps(a: torch.Tensor, b: torch.Tensor, scratch: _Scratch) -> torch.Tensor:
+    """IoU of boxes a with boxes b of the same image, given as `_planes` (5, B, N) and (5, B, M) -> (B, N, M).
+
+    Only for comparing with a threshold t >= 0: where two boxes do not overlap it may be negative instead of 0,
+    which saves a clamp. Otherwise the arithmetic is torchvision's, so `> t` decides exactly as
+    torchvision.ops.nms. Two empty boxes give 0 / 0 = NaN, and NaN > t is False: they do not suppress each other,
+    as in torchvision.
+    """
+    ax1, ay1, ax2, ay2, area_a = a[..., None]          # (B, N, 1) each
+    bx1, by1, bx2, by2, area_b = b[:, :, None]         # (B, 1, M) each
+    inter, height, union = scratch.views(a.shape[1], a.shape[2], b.shape[2])
+    torch.minimum(ax2, bx2, out=inter).sub_(torch.maximum(ax1, bx1, out=union)).clamp_(min=0)
+    torch.minimum(ay2, by2, out=height).sub_(torch.maximum(ay1, by1, out=union))
+    inter.mul_(height)
+    torch.add(area_a, area_b, out=union).sub_(inter)
+    return inter.div_(union)
+
+
+def _max_overlap(kept: torch.Tensor, boxes: torch.Tensor, scratch: _Scratch, chunk: int = 2**18) -> torch.Tensor:
+    """Each box's largest `_overlaps` with the kept boxes of its image. kept: (B, K, 4), boxes: (B, M, 4) -> (B, M).
+
+    Computed `chunk` matrix entries at a time, so that the three buffers stay in the CPU's cache.
+    """
+    kept, planes = _planes(kept), _planes(boxes)
+    out = boxes.new_empty(boxes.shape[:2])
+    columns = max(1, chunk // max(1, kept.shape[1] * kept.shape[2]))
+    for start in range(0, boxes.shape[1], columns):
+        part = slice(start, start + columns)
+        torch.amax(_overlaps(kept, planes[..., part], scratch), dim=1, out=out[:, part])
+    return out
+
+
+def _pack(mask: torch.Tensor, tensors: list[torch.Tensor], fills: list) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Move the entries where mask (B, N) is True to the front of each row, keeping their order.
+
+    tensors: (B, N) or (B, N, D). Returns them cut to (B, most True in a row, ...), with `fills` (one per tensor)
+    in the slots past each row's count, and the counts (B,).
+    """
+    count = mask.sum(dim=1)
+    width = int(count.max()) if count.numel() else 0
+    before = mask.cumsum(dim=1)
+    j = torch.arange(mask.shape[1], device=mask.device)
+    destination = torch.where(mask, before - 1, count[:, None] + j - before)   # a permutation of each row
+    source = torch.empty_like(destination).scatter_(1, destination, j.expand_as(destination))[:, :width]
+    valid = j[:width] < count[:, None]
+    packed = []
+    for t, fill in zip(tensors, fills):
+        if t.ndim == 3:
+            packed.append(torch.where(valid[..., None], t.gather(1, source[..., None].expand(-1, -1, t.shape[2])),
+                                      fill))
+        else:
+            packed.append(t.gather(1, source).masked_fill_(~valid, fill))
+    return packed, count
+
+
+# From notebooks/04_anchor_boxes.ipynb, cell 33
+def _check_iou_threshold(value: float, name: str) -> None:
+    if not 0 <= value <= 1:  # also False for NaN
+        raise ValueError(f"{name} must be an IoU in [0, 1], got {value}")
+
+
+def _nms_sorted(boxes: torch.Tensor, iou_threshold: float, counts: torch.Tensor | None = None,
+                block: int = 64) -> torch.Tensor:
+    """Greedy NMS of every image of a batch at once. boxes: (B, N, 4) corners, each image's sorted by falling score.
+
+    counts: (B,) how many boxes of each image take part (the first ones); default all. Returns keep (B, N) bool.
+    """
+    batch, n = boxes.shape[:2]
+    keep = torch.zeros(batch, n + 1, dtype=torch.bool, device=boxes.device)  # column n: where empty slots write
+    if batch == 0 or n == 0:
+        return keep[:, :n]
+    # a box far below and left of all others: it fills empty slots and overlaps nothing
+    low = float(boxes.min())
+    step = max(1.0, abs(low))
+    far = boxes.new_tensor([low - 3 * step, low - 3 * step, low - 2 * step, low - 2 * step])
+    scratch = _Scratch(boxes, 2**18)
+    position = torch.arange(n, device=boxes.device)
+    count = torch.full((batch,), n, device=boxes.device) if counts is None else counts.clone()
+    # each image's undecided boxes, best first, packed at the front; as wide as the most in one image
+    width = int(count.max())
+    undecided, index = boxes[:, :width], position[:width].expand(batch, width)
+    while undecided.shape[1]:
+        # 1. The `block` best undecided boxes. Box j survives unless a surviving box i < j overlaps it: start from
+        # "all survive" and repeat until nothing changes. Each pass settles at least the next box, so this ends
+        # with the greedy answer, usually after two or three passes.
+        front = undecided[:, :block]
+        valid = position[:front.shape[1]] < count[:, None]
+        planes = _planes(front)
+        overlapping = (_overlaps(planes, planes, scratch) > iou_threshold).triu_(diagonal=1).to(boxes.dtype)
+        survive = valid
+        while True:
+            hit = torch.bmm(survive.to(boxes.dtype)[:, None, :], overlapping)[:, 0] > 0
+            updated = valid & ~hit
+            if torch.equal(updated, survive):
+                break
+            survive = updated
+        keep.scatter_(1, index[:, :block], survive)
+        # 2. The survivors remove every later box they overlap; the others stay undecided, packed again.
+        undecided, index = undecided[:, block:], index[:, block:]
+        count = (count - block).clamp_(min=0)
+        if undecided.shape[1] == 0:
+            break
+        (kept,), _ = _pack(survive, [front], [far])
+        alive = ~(_max_overlap(kept, undecided, scratch) > iou_threshold)        # NaN (0 / 0) is not > t
+        alive &= position[:undecided.shape[1]] < count[:, None]
+        (undecided, index), count = _pack(alive, [undecided, index], [far, n])
+    return keep[:, :n]
+
+
+def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, block: int = 64) -> torch.Tensor:
     """Greedy non-maximum suppression. boxes: (N, 4) corners, scores: (N,) -> kept indices, by falling score.
 
     A box survives unless a kept box with a higher score overlaps it with IoU > iou_threshold; ties in score
@@ -235,29 +366,12 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, block: 
     d2lx.check_boxes(boxes, "boxes")
     if scores.shape != boxes.shape[:1]:
         raise ValueError(f"scores must have shape ({boxes.shape[0]},), one per box, got {tuple(scores.shape)}")
+    _check_iou_threshold(iou_threshold, "iou_threshold")
     order = torch.argsort(scores, descending=True, stable=True)
-    sorted_boxes = boxes[order]
-    keep = torch.zeros(len(order), dtype=torch.bool, device=boxes.device)
-    for start in range(0, len(order), block):      # a loop over blocks of boxes: N / block steps
-        candidates = sorted_boxes[start:start + block]
-        # 1. a box that overlaps a box kept in an earlier block is out (NaN, from 0 / 0, removes nothing)
-        kept_before = sorted_boxes[:start][keep[:start]]
-        alive = ~(_pairwise_iou(kept_before, candidates) > iou_threshold).any(dim=0)
-        # 2. inside the block: box j survives if no *surviving* box i < j overlaps it. Iterate from "all alive
-        # survive" until nothing changes: each pass fixes at least the next box, so this ends with the greedy
-        # answer, usually after a few passes.
-        overlaps = (_pairwise_iou(candidates, candidates) > iou_threshold).triu_(diagonal=1)
-        survive = alive
-        while True:
-            updated = alive & ~(overlaps & survive[:, None]).any(dim=0)
-            if torch.equal(updated, survive):
-                break
-            survive = updated
-        keep[start:start + block] = survive
-    return order[keep]
+    return order[_nms_sorted(boxes[order][None], iou_threshold, block=block)[0]]
 
 
-# From notebooks/04_anchor_boxes.ipynb, cell 38
+# From notebooks/04_anchor_boxes.ipynb, cell 39
 def multibox_detection(cls_probs: torch.Tensor, offset_preds: torch.Tensor, anchors: torch.Tensor,
                        nms_threshold: float = 0.5, pos_threshold: float = 0.009999999,
                        class_aware: bool = False, exact_order: bool = True) -> torch.Tensor:
@@ -270,7 +384,7 @@ def multibox_detection(cls_probs: torch.Tensor, offset_preds: torch.Tensor, anch
 
     class_aware: suppress only boxes of the same class (torchvision's batched_nms); d2l suppresses across
     classes. exact_order=False skips NMS for boxes under pos_threshold: all rows with class >= 0 stay the
-    same, and only the class -1 rows change order. That is much faster when most anchors are background.
+    same, and only the class -1 rows change order. That is faster when most anchors are background.
     """
     if cls_probs.ndim != 3 or cls_probs.shape[1] < 2:
         raise ValueError(f"cls_probs must have shape (B, 1 + C, A) with C >= 1, got {tuple(cls_probs.shape)}")
@@ -281,23 +395,43 @@ def multibox_detection(cls_probs: torch.Tensor, offset_preds: torch.Tensor, anch
                          f"got {tuple(anchors.shape)} and {tuple(offset_preds.shape)}")
     if torch.isnan(cls_probs).any():
         raise ValueError("cls_probs contains NaN")
+    _check_iou_threshold(nms_threshold, "nms_threshold")
     conf, class_id = cls_probs[:, 1:].max(dim=1)                                  # (B, A), background ignored
+    device = conf.device
     boxes = offset_inverse(anchors, offset_preds.reshape(batch, num_anchors, 4))  # (B, A, 4)
-    image = torch.arange(batch, device=conf.device)[:, None].expand(batch, num_anchors)
-    groups = image * (num_classes - 1) + class_id if class_aware else image
-    flat = torch.arange(batch * num_anchors, device=conf.device)
-    if not exact_order:
-        flat = flat[conf.reshape(-1) >= pos_threshold]
-    kept = flat[torchvision.ops.batched_nms(boxes.reshape(-1, 4)[flat], conf.reshape(-1)[flat],
-                                            groups.reshape(-1)[flat], nms_threshold)]  # by falling conf
-    # row order: kept boxes first, by falling confidence, then the rest by anchor index
-    sort_key = torch.arange(num_anchors, device=conf.device).repeat(batch) + batch * num_anchors
-    sort_key[kept] = torch.arange(kept.numel(), device=conf.device)
-    is_kept = torch.zeros(batch * num_anchors, dtype=torch.bool, device=conf.device)
-    is_kept[kept] = True
+    if not torch.isfinite(boxes).all():
+        raise ValueError("offset_preds must be finite and decode to finite boxes (|offset| < 440)")
+    # each image's anchors by falling confidence; with exact_order=False only those >= pos_threshold (a prefix)
+    order = torch.argsort(conf, dim=1, descending=True, stable=True)
+    if exact_order:
+        counts = torch.full((batch,), num_anchors, device=device)
+    else:
+        counts = (conf >= pos_threshold).sum(dim=1)
+    n = int(counts.max()) if batch else 0
+    top = order[:, :n]
+    sorted_boxes = boxes.gather(1, top[..., None].expand(-1, -1, 4))
+    if class_aware:   # torchvision's batched_nms, with (image, class) as the group
+        taking_part = (torch.arange(n, device=device) < counts[:, None]).reshape(-1).nonzero().squeeze(1)
+        image = torch.arange(batch, device=device)[:, None]
+        groups = (image * (num_classes - 1) + class_id.gather(1, top)).reshape(-1)
+        kept = torchvision.ops.batched_nms(sorted_boxes.reshape(-1, 4)[taking_part],
+                                           conf.gather(1, top).reshape(-1)[taking_part],
+                                           groups[taking_part], nms_threshold)
+        keep = torch.zeros(batch * n, dtype=torch.bool, device=device)
+        keep[taking_part[kept]] = True
+        keep = keep.reshape(batch, n)
+    else:
+        keep = _nms_sorted(sorted_boxes, nms_threshold, counts)
+    keep = torch.cat((keep, keep.new_zeros(batch, num_anchors - n)), dim=1)      # (B, A), in `order`
+    # rows: the kept boxes by falling confidence, then the others by anchor index
+    is_kept = torch.zeros_like(keep).scatter_(1, order, keep)                      # (B, A), by anchor
+    dropped = ~is_kept
+    source = torch.empty(batch, num_anchors + 1, dtype=torch.long, device=device)  # column A: a sink
+    source.scatter_(1, torch.where(keep, keep.cumsum(dim=1) - 1, num_anchors), order)
+    source.scatter_(1, torch.where(dropped, keep.sum(dim=1, keepdim=True) + dropped.cumsum(dim=1) - 1, num_anchors),
+                    torch.arange(num_anchors, device=device).expand(batch, -1))
     below = conf < pos_threshold
-    class_id = torch.where(is_kept.reshape(batch, num_anchors) & ~below, class_id, -1)
+    class_id = torch.where(is_kept & ~below, class_id, -1)
     conf = torch.where(below, 1 - conf, conf)
     rows = torch.cat((class_id[..., None].to(conf.dtype), conf[..., None], boxes), dim=-1)
-    order = sort_key.reshape(batch, num_anchors).argsort(dim=1)
-    return rows.gather(1, order[..., None].expand(-1, -1, 6))
+    return rows.gather(1, source[:, :num_anchors, None].expand(-1, -1, 6))

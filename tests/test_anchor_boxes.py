@@ -171,6 +171,31 @@ def test_nms_edges_and_errors():
     assert d2lx.nms(torch.tensor([[0.0, 0, 1, 1]]), torch.tensor([0.3]), 0.5).tolist() == [0]
     with pytest.raises(ValueError, match=r"scores must have shape \(2,\)"):
         d2lx.nms(torch.zeros(2, 4), torch.zeros(3), 0.5)
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match=r"iou_threshold must be an IoU in \[0, 1\]"):
+            d2lx.nms(torch.zeros(2, 4), torch.zeros(2), bad)
+
+
+@settings(max_examples=200)
+@given(st.integers(1, 4), st.integers(0, 50), seeds, st.sampled_from([0.0, 0.3, 0.5, 0.7, 1.0]),
+       st.sampled_from([1, 3, 8, 64]), st.sampled_from([(1.0, 0.0), (1e3, -2e3)]))
+def test_batched_nms_matches_torchvision_per_image(batch, n, seed, threshold, block, scale_shift):
+    """The engine of nms and multibox_detection: every image at once, each with its own number of boxes."""
+    from d2lx.anchor_boxes import _nms_sorted
+
+    g = torch.Generator().manual_seed(seed)
+    scale, shift = scale_shift
+    corner = torch.rand(batch, n, 2, generator=g) * scale + shift
+    size = torch.rand(batch, n, 2, generator=g) * 0.4 * scale * (torch.rand(batch, n, 1, generator=g) > 0.1)
+    boxes = torch.cat([corner, corner + size], dim=2)           # about 10% empty boxes
+    if n > 2:
+        boxes[:, 1] = boxes[:, 0]                                # identical boxes
+    counts = torch.randint(0, n + 1, (batch,), generator=g)      # boxes past counts[i] take no part
+    keep = _nms_sorted(boxes, threshold, counts, block=block)    # boxes are taken as sorted by falling score
+    for i in range(batch):
+        m = int(counts[i])
+        expected = torchvision.ops.nms(boxes[i, :m], torch.arange(m, 0, -1).float(), threshold)
+        assert torch.equal(keep[i].nonzero().squeeze(1), expected), (i, m)
 
 
 # --- multibox_detection ----------------------------------------------------------------------------------------
@@ -204,6 +229,10 @@ def test_class_aware_detection_is_batched_nms(seed, batch, num_anchors, num_clas
         assert torch.equal(out[i, :len(keep), 0].long(), cls[keep])
         _close(out[i, :len(keep), 2:], boxes[keep])
         assert (out[i, len(keep):, 0] == -1).all()
+    exact = d2lx.multibox_detection(probs, offsets, anchors[None], 0.5, 0.3, class_aware=True)
+    fast = d2lx.multibox_detection(probs, offsets, anchors[None], 0.5, 0.3, class_aware=True, exact_order=False)
+    kept = exact[..., 0] >= 0
+    assert torch.equal(kept, fast[..., 0] >= 0) and torch.equal(exact[kept], fast[kept])
 
 
 def test_multibox_detection_edges_and_errors():
@@ -218,6 +247,10 @@ def test_multibox_detection_edges_and_errors():
         d2lx.multibox_detection(torch.zeros(1, 2, 1), torch.zeros(1, 8), anchors)
     with pytest.raises(ValueError, match="NaN"):
         d2lx.multibox_detection(torch.full((1, 2, 1), float("nan")), torch.zeros(1, 4), anchors)
+    with pytest.raises(ValueError, match=r"nms_threshold must be an IoU in \[0, 1\]"):
+        d2lx.multibox_detection(torch.zeros(1, 2, 1), torch.zeros(1, 4), anchors, nms_threshold=-1)
+    with pytest.raises(ValueError, match="offset_preds must be finite"):
+        d2lx.multibox_detection(torch.zeros(1, 2, 1), torch.tensor([[0.0, 0, 500, 0]]), anchors)
 
 
 def test_offset_inverse_rejects_wrong_shapes():
