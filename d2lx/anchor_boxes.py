@@ -111,9 +111,18 @@ def _assign_batched(jaccard: torch.Tensor, num_gt: torch.Tensor, iou_threshold: 
     # d2l takes the argmax of the whole (A, G) matrix each step; we keep each ground truth's best anchor
     # instead and only recompute the ones whose best anchor was just taken. Ties go to the smallest anchor,
     # then the smallest ground truth, exactly like d2l's argmax of the flattened matrix.
-    gt_best, gt_anchor = jaccard.max(dim=2)                                     # (B, G)
+    gt_anchor = jaccard.argmax(dim=2)           # (B, G); argmax + gather is faster than max with indices
+    gt_best = jaccard.gather(2, gt_anchor[..., None]).squeeze(2)
     g_index = torch.arange(num_gt_max, device=jaccard.device)
     every_image = torch.arange(batch, device=jaccard.device)
+    # Shortcut: when the ground truths of an image all have different best anchors, each takes its own (no step
+    # takes another's best anchor), so only images where two share a best anchor need the steps.
+    real = g_index < num_gt[:, None]
+    marked = torch.where(real, gt_anchor, num_anchors + g_index).sort(dim=1).values
+    contested = (marked[:, 1:] == marked[:, :-1]).any(dim=1)
+    b, g = torch.nonzero(real & ~contested[:, None], as_tuple=True)
+    assigned[b, gt_anchor[b, g]] = g
+    num_gt = torch.where(contested, num_gt, 0)
     for step in range(int(num_gt.max())):  # a loop over greedy steps, at most G, not over anchors
         active = step < num_gt
         b = every_image if bool(active.all()) else torch.nonzero(active).squeeze(1)
@@ -221,8 +230,9 @@ def multibox_target(anchors: torch.Tensor, labels: torch.Tensor):
     class_labels[b, a] = labels[b, g, 0].long() + 1
     offsets = torch.zeros((batch, num_anchors, 4), dtype=anchors.dtype, device=anchors.device)
     offsets[b, a] = offset_boxes(anchors[a], gt_boxes[b, g])
-    bbox_mask = (assigned >= 0).to(anchors.dtype).repeat_interleave(4, dim=1)
-    return offsets.reshape(batch, num_anchors * 4), bbox_mask, class_labels
+    bbox_mask = torch.zeros_like(offsets)
+    bbox_mask[b, a] = 1
+    return offsets.reshape(batch, num_anchors * 4), bbox_mask.reshape(batch, num_anchors * 4), class_labels
 
 
 # From notebooks/04_anchor_boxes.ipynb, cell 32
