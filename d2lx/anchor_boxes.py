@@ -320,7 +320,7 @@ def _check_iou_threshold(value: float, name: str) -> None:
 
 
 def _nms_sorted(boxes: torch.Tensor, iou_threshold: float, counts: torch.Tensor | None = None,
-                block: int = 64) -> torch.Tensor:
+                block: int = 128) -> torch.Tensor:
     """Greedy NMS of every image of a batch at once. boxes: (B, N, 4) corners, each image's sorted by falling score.
 
     counts: (B,) how many boxes of each image take part (the first ones); default all. Returns keep (B, N) bool.
@@ -367,13 +367,15 @@ def _nms_sorted(boxes: torch.Tensor, iou_threshold: float, counts: torch.Tensor 
     return keep[:, :n]
 
 
-def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, block: int = 64) -> torch.Tensor:
+def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, block: int = 128) -> torch.Tensor:
     """Greedy non-maximum suppression. boxes: (N, 4) corners, scores: (N,) -> kept indices, by falling score.
 
     A box survives unless a kept box with a higher score overlaps it with IoU > iou_threshold; ties in score
     keep their index order. Same result as torchvision.ops.nms. Boxes are decided `block` at a time.
     """
     d2lx.check_boxes(boxes, "boxes")
+    if not torch.isfinite(boxes).all():
+        raise ValueError("boxes must have finite coordinates")
     if scores.shape != boxes.shape[:1]:
         raise ValueError(f"scores must have shape ({boxes.shape[0]},), one per box, got {tuple(scores.shape)}")
     _check_iou_threshold(iou_threshold, "iou_threshold")

@@ -171,6 +171,8 @@ def test_nms_edges_and_errors():
     assert d2lx.nms(torch.tensor([[0.0, 0, 1, 1]]), torch.tensor([0.3]), 0.5).tolist() == [0]
     with pytest.raises(ValueError, match=r"scores must have shape \(2,\)"):
         d2lx.nms(torch.zeros(2, 4), torch.zeros(3), 0.5)
+    with pytest.raises(ValueError, match="boxes must have finite coordinates"):
+        d2lx.nms(torch.tensor([[0.0, 0, float("inf"), 1]]), torch.zeros(1), 0.5)
     for bad in (-0.1, 1.5, float("nan")):
         with pytest.raises(ValueError, match=r"iou_threshold must be an IoU in \[0, 1\]"):
             d2lx.nms(torch.zeros(2, 4), torch.zeros(2), bad)
