@@ -62,23 +62,55 @@ def show_bboxes(axes, bboxes, labels=None, colors=None):
 
 
 # From notebooks/04_anchor_boxes.ipynb, cell 16
+class _Scratch:
+    """Three reusable buffers for IoU matrices. The first write to a fresh multi-megabyte tensor costs a page fault
+    per 4 KB: for the matrices here, that took longer than the arithmetic."""
+
+    def __init__(self, like: torch.Tensor, size: int):
+        self.buffers = [like.new_empty(size) for _ in range(3)]
+
+    def views(self, *shape: int) -> list[torch.Tensor]:
+        size = 1
+        for s in shape:
+            size *= s
+        if self.buffers[0].numel() < size:
+            self.buffers = [b.new_empty(size) for b in self.buffers]
+        return [b[:size].view(shape) for b in self.buffers]
+
+
+def _planes(boxes: torch.Tensor) -> torch.Tensor:
+    """boxes (..., 4) corners -> (5, ...): contiguous planes x1, y1, x2, y2 and the area."""
+    x1, y1, x2, y2 = boxes.unbind(dim=-1)
+    return torch.stack((x1, y1, x2, y2, (x2 - x1) * (y2 - y1)))
+
+
+def _iou_planes(a: torch.Tensor, b: torch.Tensor, scratch: _Scratch, out: torch.Tensor | None = None) -> torch.Tensor:
+    """IoU of boxes given as `_planes` that broadcast against each other, e.g. (5, N, 1) and (5, 1, M) -> (N, M).
+
+    The result is in `out`, or in a scratch buffer that the next call overwrites.
+    """
+    ax1, ay1, ax2, ay2, area_a = a
+    bx1, by1, bx2, by2, area_b = b
+    inter, height, union = scratch.views(*torch.broadcast_shapes(ax1.shape, bx1.shape))
+    # widths and heights of the intersections, in place to keep memory traffic low
+    torch.minimum(ax2, bx2, out=inter).sub_(torch.maximum(ax1, bx1, out=union)).clamp_(min=0)
+    torch.minimum(ay2, by2, out=height).sub_(torch.maximum(ay1, by1, out=union)).clamp_(min=0)
+    inter.mul_(height)
+    torch.add(area_a, area_b, out=union).sub_(inter)
+    return torch.div(inter, union, out=inter if out is None else out)
+
+
 def _pairwise_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
     """IoU of every pair, without input checks. boxes1: (N, 4), boxes2: (M, 4) corners -> (N, M)."""
-    if not boxes1.is_floating_point():
-        boxes1, boxes2 = boxes1.float(), boxes2.float()
-    x1, y1, x2, y2 = (c.contiguous() for c in boxes1.unbind(dim=1))
-    u1, v1, u2, v2 = (c.contiguous() for c in boxes2.unbind(dim=1))
-    area1, area2 = (x2 - x1) * (y2 - y1), (u2 - u1) * (v2 - v1)
-    out = torch.empty((len(boxes1), len(boxes2)), dtype=torch.result_type(boxes1, boxes2), device=boxes1.device)
+    dtype = torch.promote_types(torch.result_type(boxes1, boxes2), torch.float32)
+    boxes1, boxes2 = boxes1.to(dtype), boxes2.to(dtype)
+    out = boxes1.new_empty((len(boxes1), len(boxes2)))
     # On a CPU, blocks of rows that fit in the cache (about 1 MB) are several times faster than one big pass.
     rows = len(boxes1) if boxes1.is_cuda else max(1, 2**18 // max(1, len(boxes2)))
+    scratch = _Scratch(boxes1, min(rows, len(boxes1)) * len(boxes2))
+    a, b = _planes(boxes1)[..., None], _planes(boxes2)[:, None]            # (5, N, 1) and (5, 1, M)
     for start in range(0, len(boxes1), rows):
-        r = slice(start, start + rows)
-        # widths and heights of the intersections; in-place ops keep memory traffic low
-        inter_w = torch.minimum(x2[r, None], u2).sub_(torch.maximum(x1[r, None], u1)).clamp_(min=0)
-        inter_h = torch.minimum(y2[r, None], v2).sub_(torch.maximum(y1[r, None], v1)).clamp_(min=0)
-        inter = inter_w.mul_(inter_h)
-        torch.div(inter, (area1[r, None] + area2).sub_(inter), out=out[r])
+        _iou_planes(a[:, start:start + rows], b, scratch, out=out[start:start + rows])
     return out
 
 
@@ -236,57 +268,18 @@ def multibox_target(anchors: torch.Tensor, labels: torch.Tensor):
 
 
 # From notebooks/04_anchor_boxes.ipynb, cell 32
-class _Scratch:
-    """Three reusable buffers for IoU matrices. The first write to a fresh multi-megabyte tensor costs a page fault
-    per 4 KB, which made NMS several times slower than its arithmetic."""
+def _max_iou(kept: torch.Tensor, boxes: torch.Tensor, scratch: _Scratch, chunk: int = 2**18) -> torch.Tensor:
+    """Each box's largest IoU with the kept boxes of its image. kept: (B, K, 4), boxes: (B, M, 4) -> (B, M).
 
-    def __init__(self, like: torch.Tensor, size: int):
-        self.buffers = [like.new_empty(size) for _ in range(3)]
-
-    def views(self, *shape: int) -> list[torch.Tensor]:
-        size = 1
-        for s in shape:
-            size *= s
-        if self.buffers[0].numel() < size:
-            self.buffers = [b.new_empty(size) for b in self.buffers]
-        return [b[:size].view(shape) for b in self.buffers]
-
-
-def _planes(boxes: torch.Tensor) -> torch.Tensor:
-    """boxes (B, N, 4) corners -> (5, B, N): contiguous planes x1, y1, x2, y2 and area."""
-    x1, y1, x2, y2 = boxes.unbind(dim=2)
-    return torch.stack((x1, y1, x2, y2, (x2 - x1) * (y2 - y1)))
-
-
-def _overlaps(a: torch.Tensor, b: torch.Tensor, scratch: _Scratch) -> torch.Tensor:
-    """IoU of boxes a with boxes b of the same image, given as `_planes` (5, B, N) and (5, B, M) -> (B, N, M).
-
-    Only for comparing with a threshold t >= 0: where two boxes do not overlap it may be negative instead of 0,
-    which saves a clamp. Otherwise the arithmetic is torchvision's, so `> t` decides exactly as
-    torchvision.ops.nms. Two empty boxes give 0 / 0 = NaN, and NaN > t is False: they do not suppress each other,
-    as in torchvision.
+    Computed `chunk` matrix entries at a time, so that the three buffers stay in the CPU's cache. Two empty boxes
+    give 0 / 0 = NaN, and NaN > t is False: they do not suppress each other, as in torchvision.
     """
-    ax1, ay1, ax2, ay2, area_a = a[..., None]          # (B, N, 1) each
-    bx1, by1, bx2, by2, area_b = b[:, :, None]         # (B, 1, M) each
-    inter, height, union = scratch.views(a.shape[1], a.shape[2], b.shape[2])
-    torch.minimum(ax2, bx2, out=inter).sub_(torch.maximum(ax1, bx1, out=union)).clamp_(min=0)
-    torch.minimum(ay2, by2, out=height).sub_(torch.maximum(ay1, by1, out=union))
-    inter.mul_(height)
-    torch.add(area_a, area_b, out=union).sub_(inter)
-    return inter.div_(union)
-
-
-def _max_overlap(kept: torch.Tensor, boxes: torch.Tensor, scratch: _Scratch, chunk: int = 2**18) -> torch.Tensor:
-    """Each box's largest `_overlaps` with the kept boxes of its image. kept: (B, K, 4), boxes: (B, M, 4) -> (B, M).
-
-    Computed `chunk` matrix entries at a time, so that the three buffers stay in the CPU's cache.
-    """
-    kept, planes = _planes(kept), _planes(boxes)
+    kept, planes = _planes(kept)[..., None], _planes(boxes)[:, :, None]    # (5, B, K, 1) and (5, B, 1, M)
     out = boxes.new_empty(boxes.shape[:2])
     columns = max(1, chunk // max(1, kept.shape[1] * kept.shape[2]))
     for start in range(0, boxes.shape[1], columns):
         part = slice(start, start + columns)
-        torch.amax(_overlaps(kept, planes[..., part], scratch), dim=1, out=out[:, part])
+        torch.amax(_iou_planes(kept, planes[..., part], scratch), dim=1, out=out[:, part])
     return out
 
 
@@ -346,7 +339,8 @@ def _nms_sorted(boxes: torch.Tensor, iou_threshold: float, counts: torch.Tensor 
         front = undecided[:, :block]
         valid = position[:front.shape[1]] < count[:, None]
         planes = _planes(front)
-        overlapping = (_overlaps(planes, planes, scratch) > iou_threshold).triu_(diagonal=1).to(boxes.dtype)
+        iou = _iou_planes(planes[..., None], planes[:, :, None], scratch)                    # (B, S, S)
+        overlapping = (iou > iou_threshold).triu_(diagonal=1).to(boxes.dtype)          # i < j, IoU > t
         survive = valid
         while True:
             hit = torch.bmm(survive.to(boxes.dtype)[:, None, :], overlapping)[:, 0] > 0
@@ -361,7 +355,7 @@ def _nms_sorted(boxes: torch.Tensor, iou_threshold: float, counts: torch.Tensor 
         if undecided.shape[1] == 0:
             break
         (kept,), _ = _pack(survive, [front], [far])
-        alive = ~(_max_overlap(kept, undecided, scratch) > iou_threshold)        # NaN (0 / 0) is not > t
+        alive = ~(_max_iou(kept, undecided, scratch) > iou_threshold)            # NaN (0 / 0) is not > t
         alive &= position[:undecided.shape[1]] < count[:, None]
         (undecided, index), count = _pack(alive, [undecided, index], [far, n])
     return keep[:, :n]
