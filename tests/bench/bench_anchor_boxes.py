@@ -36,7 +36,7 @@ def cases() -> list[Case]:
         order = torch.argsort(batch_scores, dim=1, descending=True, stable=True)
         return d2lx.anchor_boxes._nms_sorted(batch_boxes.gather(1, order[..., None].expand(-1, -1, 4)), 0.5)
 
-        # multibox_detection: batch 8, 2 classes. "random": uniform probabilities. "ssd-like": what a trained
+    # multibox_detection: batch 8, 2 classes. "random": uniform probabilities. "ssd-like": what a trained
     # detector outputs, most anchors clearly background (here 92% under pos_threshold).
     random_probs = torch.rand(8, 3, num_anchors, generator=g).softmax(dim=1)
     logits = torch.randn(8, 3, num_anchors, generator=g)
