@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-__all__ = ["plt", "set_figsize", "show_images", "to_numpy_image"]
+__all__ = ["plt", "set_figsize", "show_images", "to_numpy_image", "annotate"]
 
 
 def set_figsize(figsize: tuple[float, float] = (3.5, 2.5)) -> None:
@@ -46,3 +46,17 @@ def show_images(imgs: Sequence, num_rows: int, num_cols: int, titles: Sequence[s
     for ax in axes:
         ax.axis("off")
     return axes
+
+
+def annotate(image: torch.Tensor, boxes: torch.Tensor, names: Sequence[str], masks: torch.Tensor | None = None,
+             width: int = 2, mask_alpha: float = 0.35) -> torch.Tensor:
+    """An image (3, H, W), uint8 or float in [0, 1], as uint8 with its instance masks (K, H, W) bool filled and its
+    boxes (K, 4) in pixels drawn in white, each named by ``names``; unchanged but for the type when K is 0."""
+    from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
+
+    image = image if image.dtype == torch.uint8 else (image * 255).round().to(torch.uint8)
+    if not len(boxes):
+        return image
+    if masks is not None:
+        image = draw_segmentation_masks(image, masks, alpha=mask_alpha)
+    return draw_bounding_boxes(image, boxes, list(names), colors="white", width=width)
