@@ -624,9 +624,8 @@ def draw_roi_grid(fmap: int, box: Sequence[float], output_size: int = 2, samplin
     if not (x1 < x2 and y1 < y2):
         raise ValueError(f"box must have x1 < x2 and y1 < y2, got {list(box)}")
     fig = Figure(figsize=(2 * scale, scale + 0.4))
-    # RoI pooling (torchvision's roi_pool): round the corners, then bins with floor/ceil edges
-    sx, sy = (np.sign(v) * np.floor(abs(v) + 0.5) for v in (x1, y1))
-    ex, ey = (np.sign(v) * np.floor(abs(v) + 0.5) for v in (x2, y2))
+    # RoI pooling (torchvision's roi_pool): round the corners (halves away from zero), then bins with floor/ceil edges
+    sx, sy, ex, ey = (np.sign(v) * np.floor(abs(v) + 0.5) for v in (x1, y1, x2, y2))
     width, height = max(ex - sx + 1, 1), max(ey - sy + 1, 1)
     xs = [sx + np.floor(k * width / output_size) for k in range(output_size)] + [sx + width]
     ys = [sy + np.floor(k * height / output_size) for k in range(output_size)] + [sy + height]
