@@ -2,6 +2,7 @@
 # edit the notebook's #@save cells, then run `make export`.
 """Anchor Boxes: the functions that notebooks/04_anchor_boxes.ipynb marks #@save."""
 
+import math
 import torch
 import d2lx
 import torchvision
@@ -70,9 +71,7 @@ class _Scratch:
         self.buffers = [like.new_empty(size) for _ in range(3)]
 
     def views(self, *shape: int) -> list[torch.Tensor]:
-        size = 1
-        for s in shape:
-            size *= s
+        size = math.prod(shape)
         if self.buffers[0].numel() < size:
             self.buffers = [b.new_empty(size) for b in self.buffers]
         return [b[:size].view(shape) for b in self.buffers]
