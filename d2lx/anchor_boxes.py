@@ -138,38 +138,31 @@ def _assign_batched(jaccard: torch.Tensor, num_gt: torch.Tensor, iou_threshold: 
     # 1. every anchor whose best IoU reaches the threshold takes that ground truth (the first, on ties)
     b, a = torch.nonzero(jaccard.amax(dim=1) >= iou_threshold, as_tuple=True)
     assigned[b, a] = jaccard[b, :, a].argmax(dim=1)
-    # 2. greedy: each step, the largest IoU left in an image pairs its anchor and ground truth for good.
-    # d2l takes the argmax of the whole (A, G) matrix each step; we keep each ground truth's best anchor
-    # instead and only recompute the ones whose best anchor was just taken. Ties go to the smallest anchor,
-    # then the smallest ground truth, exactly like d2l's argmax of the flattened matrix.
-    gt_anchor = jaccard.argmax(dim=2)           # (B, G); argmax + gather is faster than max with indices
-    gt_best = jaccard.gather(2, gt_anchor[..., None]).squeeze(2)
+    # 2. greedy, in rounds: each round takes every dominant pair, the largest left in both its row and its column
+    gt_anchor = jaccard.argmax(dim=2)                                     # (B, G) each ground truth's best anchor
+    gt_best = jaccard.gather(2, gt_anchor[..., None]).squeeze(2)          # (B, G) and that IoU
     g_index = torch.arange(num_gt_max, device=jaccard.device)
-    every_image = torch.arange(batch, device=jaccard.device)
-    # Shortcut: when the ground truths of an image all have different best anchors, each takes its own (no step
-    # takes another's best anchor), so only images where two share a best anchor need the steps.
-    real = g_index < num_gt[:, None]
-    marked = torch.where(real, gt_anchor, num_anchors + g_index).sort(dim=1).values
-    contested = (marked[:, 1:] == marked[:, :-1]).any(dim=1)
-    b, g = torch.nonzero(real & ~contested[:, None], as_tuple=True)
-    assigned[b, gt_anchor[b, g]] = g
-    num_gt = torch.where(contested, num_gt, 0)
-    for step in range(int(num_gt.max())):  # a loop over greedy steps, at most G, not over anchors
-        active = step < num_gt
-        b = every_image if bool(active.all()) else torch.nonzero(active).squeeze(1)
-        best, anchor_of = gt_best[b], gt_anchor[b]
-        # among the largest IoUs, the smallest (anchor, ground truth) pair, as one number
-        key = torch.where(best == best.max(dim=1, keepdim=True).values, anchor_of * num_gt_max + g_index,
-                          num_anchors * num_gt_max).min(dim=1).values
-        anchor, gt = torch.div(key, num_gt_max, rounding_mode="floor"), key % num_gt_max
-        assigned[b, anchor] = gt
-        jaccard[b, gt, :] = -1                           # discard the ground truth ...
-        jaccard[b, :, anchor] = -1                       # ... and the anchor
-        gt_best[b, gt], gt_anchor[b, gt] = -1, 0
-        stale_b, stale_g = torch.nonzero((gt_anchor[b] == anchor[:, None]) & (gt_best[b] > -1), as_tuple=True)
-        stale_b = b[stale_b]
-        if stale_b.numel():                              # ground truths whose best anchor was just taken
+    waiting = g_index < num_gt[:, None]                                   # (B, G) real and not yet paired
+    while bool(waiting.any()):              # a loop over rounds, at most G, not over anchors
+        # rival[b, h, g]: the IoU of ground truth h with g's best anchor. h beats g to it with a larger IoU, or
+        # with an equal one and a smaller index.
+        rival = jaccard.gather(2, gt_anchor[:, None, :].expand(-1, num_gt_max, -1))
+        best = gt_best[:, None, :]
+        beaten = ((rival > best) | ((rival == best) & (g_index[:, None] < g_index))) & waiting[:, :, None]
+        b, g = torch.nonzero(waiting & ~beaten.any(dim=1), as_tuple=True)
+        anchor = gt_anchor[b, g]
+        assigned[b, anchor] = g
+        waiting[b, g] = False
+        jaccard[b, :, anchor] = -1                                        # the anchors are taken
+        # the ground truths whose best anchor was just taken look for the next best
+        taken = jaccard.gather(2, gt_anchor[..., None]).squeeze(2) < 0
+        stale_b, stale_g = torch.nonzero(waiting & taken, as_tuple=True)
+        if stale_b.numel():
             gt_best[stale_b, stale_g], gt_anchor[stale_b, stale_g] = jaccard[stale_b, stale_g].max(dim=1)
+            waiting &= gt_best >= 0                                       # none left: more ground truths than anchors
+    # d2l's quirk with more ground truths than anchors: its last steps take the argmax of a fully discarded matrix,
+    # which is anchor 0 and ground truth 0
+    assigned[num_gt > num_anchors, 0] = 0
     return assigned
 
 
@@ -254,10 +247,11 @@ def multibox_target(anchors: torch.Tensor, labels: torch.Tensor):
     padded = torch.nonzero(~real, as_tuple=True)
     jaccard[padded] = -1                           # padding rows never win
     assigned = _assign_batched(jaccard, real.sum(dim=1), iou_threshold=0.5)                   # (B, A)
+    del jaccard          # free its memory now: the outputs below can reuse it instead of faulting in fresh pages
     # targets for the positive anchors only; everything else stays 0 (background)
     b, a = torch.nonzero(assigned >= 0, as_tuple=True)
     g = assigned[b, a]
-    class_labels = torch.zeros((batch, num_anchors), dtype=torch.long, device=anchors.device)
+    class_labels = assigned.zero_()                # (B, A) int64 too: reuse its memory, as with `del jaccard`
     class_labels[b, a] = labels[b, g, 0].long() + 1
     offsets = torch.zeros((batch, num_anchors, 4), dtype=anchors.dtype, device=anchors.device)
     offsets[b, a] = offset_boxes(anchors[a], gt_boxes[b, g])

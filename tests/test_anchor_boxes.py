@@ -122,7 +122,9 @@ def test_multibox_target_ignores_padding(seed, batch, num_gt, num_anchors):
                         torch.stack([_anchors(g, num_gt) for _ in range(batch)])], dim=2)
     real = torch.rand(batch, num_gt, generator=g) < 0.6
     real[:, 0] = True
-    labels[~real] = torch.tensor([-1.0, 0.0, 0.0, 0.0, 0.0])
+    # padding rows are ignored whatever they hold, even NaN
+    padding = [-1.0, -1.0, -1.0, -1.0, -1.0] if seed % 2 else [-1.0, float("nan"), 2.0, -3.0, float("nan")]
+    labels[~real] = torch.tensor(padding)
     offsets, mask, classes = d2lx.multibox_target(anchors, labels)
     for i in range(batch):
         ref = d2l.multibox_target(anchors, labels[i, real[i]][None])
