@@ -186,11 +186,22 @@ def offset_boxes(anchors: torch.Tensor, assigned_bb: torch.Tensor, eps: float = 
 
     (10 (x - x_a) / w_a, 10 (y - y_a) / h_a, 5 log(eps + w / w_a), 5 log(eps + h / h_a)) from centre formats.
     """
-    c_anc = d2lx.box_corner_to_center(anchors)
-    c_assigned_bb = d2lx.box_corner_to_center(assigned_bb)
-    offset_xy = 10 * (c_assigned_bb[:, :2] - c_anc[:, :2]) / c_anc[:, 2:]
-    offset_wh = 5 * torch.log(eps + c_assigned_bb[:, 2:] / c_anc[:, 2:])
-    return torch.cat([offset_xy, offset_wh], dim=1)
+    d2lx.check_boxes(anchors, "anchors")
+    d2lx.check_boxes(assigned_bb, "assigned_bb")
+    if assigned_bb.shape != anchors.shape:
+        raise ValueError(f"assigned_bb must have the shape of anchors, {tuple(anchors.shape)}, one box per anchor; "
+                         f"got {tuple(assigned_bb.shape)}")
+    return _offsets(anchors, assigned_bb, eps)
+
+
+def _offsets(anchors: torch.Tensor, boxes: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """`offset_boxes` without the input checks. anchors, boxes: (..., 4) corners -> (..., 4)."""
+    anchor_near, anchor_far = anchors.unflatten(-1, (2, 2)).unbind(-2)           # (x1, y1) and (x2, y2)
+    box_near, box_far = boxes.unflatten(-1, (2, 2)).unbind(-2)
+    anchor_size = anchor_far - anchor_near                                       # (w_a, h_a)
+    offset_xy = 10 * ((box_near + box_far) / 2 - (anchor_near + anchor_far) / 2) / anchor_size
+    offset_wh = 5 * torch.log(eps + (box_far - box_near) / anchor_size)
+    return torch.cat([offset_xy, offset_wh], dim=-1)
 
 
 def offset_inverse(anchors: torch.Tensor, offset_preds: torch.Tensor) -> torch.Tensor:
@@ -254,7 +265,7 @@ def multibox_target(anchors: torch.Tensor, labels: torch.Tensor):
     class_labels = assigned.zero_()                # (B, A) int64 too: reuse its memory, as with `del jaccard`
     class_labels[b, a] = labels[b, g, 0].long() + 1
     offsets = torch.zeros((batch, num_anchors, 4), dtype=anchors.dtype, device=anchors.device)
-    offsets[b, a] = offset_boxes(anchors[a], gt_boxes[b, g])
+    offsets[b, a] = _offsets(anchors[a], gt_boxes[b, g])         # both were checked above
     bbox_mask = torch.zeros_like(offsets)
     bbox_mask[b, a] = 1
     return offsets.reshape(batch, num_anchors * 4), bbox_mask.reshape(batch, num_anchors * 4), class_labels

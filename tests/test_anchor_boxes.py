@@ -102,6 +102,16 @@ def test_offset_boxes_and_inverse_match_d2l(seed, n):
     _close(d2lx.offset_inverse(anchors, batched)[1], d2l.offset_inverse(anchors, batched[1]))
 
 
+def test_offset_boxes_rejects_bad_input():
+    anchors = torch.tensor([[0.0, 0.0, 0.5, 0.5], [0.5, 0.5, 1.0, 1.0]])
+    with pytest.raises(ValueError, match=r"assigned_bb must have the shape of anchors, \(2, 4\)"):
+        d2lx.offset_boxes(anchors, anchors[:1])
+    with pytest.raises(ValueError, match=r"assigned_bb has x2 < x1"):
+        d2lx.offset_boxes(anchors, anchors.flip(1))
+    with pytest.raises(ValueError, match=r"anchors has NaN"):
+        d2lx.offset_boxes(torch.full((2, 4), float("nan")), anchors)
+
+
 @given(seeds, st.integers(1, 4), st.integers(1, 6), st.integers(1, 40), st.integers(1, 5))
 def test_multibox_target_matches_d2l(seed, batch, num_gt, num_anchors, num_classes):
     g = torch.Generator().manual_seed(seed)
