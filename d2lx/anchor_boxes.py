@@ -247,7 +247,7 @@ def multibox_target(anchors: torch.Tensor, labels: torch.Tensor):
     anchors = _flat_anchors(anchors)
     real = _check_labels(labels)
     batch, num_gt, num_anchors = labels.shape[0], labels.shape[1], anchors.shape[0]
-    # real rows first, in their order, so that padding never takes part in the greedy steps
+    # real rows first, in their order, so that padding never takes part in the greedy rounds
     order = torch.argsort((~real).to(torch.int8), dim=1, stable=True)
     labels = labels.gather(1, order[..., None].expand(-1, -1, 5))
     real, gt_boxes = labels[:, :, 0] >= 0, labels[:, :, 1:]
