@@ -94,7 +94,7 @@ def _iou_planes(a: torch.Tensor, b: torch.Tensor, scratch: _Scratch, out: torch.
     ax1, ay1, ax2, ay2, area_a = a
     bx1, by1, bx2, by2, area_b = b
     # the broadcast shape, for two sides with the same number of dims (torch.broadcast_shapes takes longer)
-    inter, height, union = scratch.views(*(max(m, n) for m, n in zip(ax1.shape, bx1.shape)))
+    inter, height, union = scratch.views(*(n if m == 1 else m for m, n in zip(ax1.shape, bx1.shape)))
     # widths and heights of the intersections, in place to keep memory traffic low
     torch.minimum(ax2, bx2, out=inter).sub_(torch.maximum(ax1, bx1, out=union)).clamp_(min=0)
     torch.minimum(ay2, by2, out=height).sub_(torch.maximum(ay1, by1, out=union)).clamp_(min=0)
@@ -128,6 +128,29 @@ def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
 
 
 # From notebooks/04_anchor_boxes.ipynb, cell 19
+def _first_argmax(x: torch.Tensor, chunk: int = 2**18) -> torch.Tensor:
+    """x.argmax(dim=-1), the first index of each row's largest value, for float x: (..., N) -> (...,).
+
+    On a CPU, argmax is several times slower than float ops. Here each row's maxima become 1.0 (`eq`), are
+    multiplied by N, N - 1, ..., 1, and `amax` finds the first. `chunk` entries at a time, in a small buffer.
+    """
+    n = x.shape[-1]
+    if x.numel() == 0 or x.dtype not in (torch.float32, torch.float64) or n >= 2**24:
+        return x.argmax(dim=-1)                    # float32 counts exactly only up to 2**24
+    rows = x.reshape(-1, n)
+    countdown = torch.arange(n, 0, -1, dtype=x.dtype, device=x.device)         # N, ..., 1
+    step = max(1, chunk // n)
+    buffer = x.new_empty(min(step, len(rows)), n)
+    out = x.new_empty(len(rows))
+    for start in range(0, len(rows), step):
+        part = rows[start:start + step]
+        is_max = torch.eq(part, part.amax(dim=1, keepdim=True), out=buffer[:len(part)])   # 1.0 at each maximum
+        torch.amax(is_max.mul_(countdown), dim=1, out=out[start:start + step])
+    if not out.all():                              # a row with NaN: its amax is NaN, and nothing equals it
+        raise ValueError("IoU is NaN: boxes and anchors must have finite coordinates")
+    return (n - out).long().reshape(x.shape[:-1])
+
+
 def _assign_batched(jaccard: torch.Tensor, num_gt: torch.Tensor, iou_threshold: float) -> torch.Tensor:
     """d2l's assignment for a whole batch at once.
 
@@ -143,7 +166,7 @@ def _assign_batched(jaccard: torch.Tensor, num_gt: torch.Tensor, iou_threshold: 
     b, a = torch.nonzero(jaccard.amax(dim=1) >= iou_threshold, as_tuple=True)
     assigned[b, a] = jaccard[b, :, a].argmax(dim=1)
     # 2. greedy, in rounds: each round takes every dominant pair, the largest left in both its row and its column
-    gt_anchor = jaccard.argmax(dim=2)                                     # (B, G) each ground truth's best anchor
+    gt_anchor = _first_argmax(jaccard)                                    # (B, G) each ground truth's best anchor
     gt_best = jaccard.gather(2, gt_anchor[..., None]).squeeze(2)          # (B, G) and that IoU
     g_index = torch.arange(num_gt_max, device=jaccard.device)
     waiting = g_index < num_gt[:, None]                                   # (B, G) real and not yet paired

@@ -91,6 +91,22 @@ def test_assignment_edges():
     assert d2lx.assign_anchor_to_bbox(empty, empty).tolist() == [0]
 
 
+@given(seeds, st.integers(1, 5), st.integers(1, 300), st.integers(1, 4), st.integers(1, 600))
+def test_first_argmax_matches_argmax(seed, rows, n, levels, chunk):
+    """The float-only argmax: first index of the maximum, with many ties, across chunk boundaries."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, levels, (2, rows, n), generator=g).float() / levels - 0.5   # few values: many ties
+    assert torch.equal(d2lx.anchor_boxes._first_argmax(x, chunk=chunk), x.argmax(dim=-1))
+    assert torch.equal(d2lx.anchor_boxes._first_argmax(x.double()), x.argmax(dim=-1))
+
+
+def test_assignment_rejects_nan_iou():
+    anchors = torch.tensor([[0.0, 0.0, 1.0, 1.0]])
+    labels = torch.tensor([[[0.0, float("inf"), 0.0, float("inf"), 1.0]]])     # inf - inf: a NaN width
+    with pytest.raises(ValueError, match="finite coordinates"):
+        d2lx.multibox_target(anchors, labels)
+
+
 @given(seeds, st.integers(1, 30))
 def test_offset_boxes_and_inverse_match_d2l(seed, n):
     g = torch.Generator().manual_seed(seed)
