@@ -158,7 +158,7 @@ def train(X, contents_Y, styles_Y, device, lr, num_epochs, lr_decay_epoch=50, *,
         contents_l, styles_l, tv_l, total = compute_loss(Y, contents_Y_hat, styles_Y_hat, contents_Y, styles_Y_gram,
                                                          weights)
         if not torch.isfinite(total):
-            raise FloatingPointError(f"the loss became {float(total)}: lower the learning rate (lr={lr})")
+            raise FloatingPointError(f"the loss became {total.item()}: lower the learning rate (lr={lr})")
         total.backward()
         gen_img.weight.grad = gen_img.weight.grad.contiguous()  # L-BFGS flattens it with .view()
         for name, value in (("content", sum(contents_l)), ("style", sum(styles_l)), ("tv", tv_l)):
