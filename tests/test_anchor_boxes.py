@@ -283,9 +283,14 @@ def test_multibox_detection_edges_and_errors():
         d2lx.multibox_detection(torch.zeros(1, 2, 1), torch.tensor([[0.0, 0, 500, 0]]), anchors)
 
 
-def test_offset_inverse_rejects_wrong_shapes():
+def test_offset_inverse_rejects_bad_input():
     with pytest.raises(ValueError, match=r"offset_preds must have shape \(A, 4\) or \(B, A, 4\) with A = 2"):
         d2lx.offset_inverse(torch.zeros(2, 4), torch.zeros(3, 4))
+    anchors = torch.tensor([[0.0, 0.0, 0.5, 0.5], [0.5, 0.5, 1.0, 1.0]])
+    with pytest.raises(ValueError, match="offset_preds has NaN"):
+        d2lx.offset_inverse(anchors, torch.tensor([[0.0, 0, 0, 0], [0, float("nan"), 0, 0]]))
+    with pytest.raises(ValueError, match="anchors has x2 < x1"):
+        d2lx.offset_inverse(anchors.flip(1), torch.zeros(2, 4))
 
 
 def test_tinyssd_anchors_match_d2l():
