@@ -327,6 +327,19 @@ def _max_iou(kept: torch.Tensor, boxes: torch.Tensor, scratch: _Scratch, chunk: 
     return out
 
 
+def _front(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A permutation of each row of mask (B, N) that puts its True entries first, each part in its order.
+
+    Returns source (B, N), the column each slot takes, and the counts of True (B,). A cumulative sum and a
+    scatter, not a sort.
+    """
+    count = mask.sum(dim=1)
+    before = mask.cumsum(dim=1)
+    j = torch.arange(mask.shape[1], device=mask.device)
+    destination = torch.where(mask, before - 1, count[:, None] + j - before)   # where each entry goes
+    return torch.empty_like(destination).scatter_(1, destination, j.expand_as(destination)), count
+
+
 def _pack(mask: torch.Tensor, tensors: list[torch.Tensor], fill: torch.Tensor | None = None
           ) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Move the entries where mask (B, N) is True to the front of each row, keeping their order.
@@ -335,17 +348,14 @@ def _pack(mask: torch.Tensor, tensors: list[torch.Tensor], fill: torch.Tensor | 
     a row's count hold its other entries, or `fill` (the shape of one entry) if given.
     """
     batch, n = mask.shape
-    count = mask.sum(dim=1)
+    source, count = _front(mask)
     width = int(count.max()) if count.numel() else 0
-    before = mask.cumsum(dim=1)
-    j = torch.arange(n, device=mask.device)
-    destination = torch.where(mask, before - 1, count[:, None] + j - before)   # a permutation of each row
-    source = torch.empty_like(destination).scatter_(1, destination, j.expand_as(destination))[:, :width]
+    source = source[:, :width]
     rows = (source + torch.arange(0, batch * n, n, device=mask.device)[:, None]).reshape(-1)   # in (B * N, ...)
     packed = [t.reshape(batch * n, *t.shape[2:]).index_select(0, rows).view(batch, width, *t.shape[2:])
               for t in tensors]
     if fill is not None:
-        past = j[:width] >= count[:, None]
+        past = torch.arange(width, device=mask.device) >= count[:, None]
         packed = [t.index_put_((past,), fill) for t in packed]
     return packed, count
 
@@ -454,13 +464,18 @@ def multibox_detection(cls_probs: torch.Tensor, offset_preds: torch.Tensor, anch
     boxes = _decode(d2lx.box_corner_to_center(anchors), offset_preds.reshape(batch, num_anchors, 4))  # (B, A, 4)
     if not torch.isfinite(boxes).all():
         raise ValueError("offset_preds must be finite and decode to finite boxes (|offset| < 440)")
-    # each image's anchors by falling confidence; with exact_order=False only those >= pos_threshold (a prefix)
-    order = torch.argsort(conf, dim=1, descending=True, stable=True)
+    # each image's anchors by falling confidence; with exact_order=False only those >= pos_threshold, which
+    # come first, and the others after them in any order
     if exact_order:
+        order = torch.argsort(conf, dim=1, descending=True, stable=True)
         counts = torch.full((batch,), num_anchors, device=device)
     else:
-        counts = (conf >= pos_threshold).sum(dim=1)
+        order, counts = _front(conf >= pos_threshold)       # those >= pos_threshold first, in anchor order
     n = int(counts.max()) if batch else 0
+    if not exact_order:                                     # sort only them: the others have a lower conf
+        head = order[:, :n]
+        head = head.gather(1, torch.argsort(conf.gather(1, head), dim=1, descending=True, stable=True))
+        order = torch.cat((head, order[:, n:]), dim=1)
     top = order[:, :n]
     # rows of the flattened (B * A, ...) tensors: index_select on them is several times faster than gather
     image_start = torch.arange(batch, device=device)[:, None] * num_anchors
