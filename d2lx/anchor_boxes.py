@@ -405,7 +405,7 @@ def _nms_sorted(boxes: torch.Tensor, iou_threshold: float, counts: torch.Tensor 
                 break
             survive = updated
         survive = survive > 0
-        keep.scatter_(1, index[:, :block], survive)
+        keep.scatter_(1, index[:, :block], survive)    # past `count`, dropped boxes: they stay False
         # 2. The survivors remove every later box they overlap; the others stay undecided, packed again.
         undecided, index = undecided[:, block:], index[:, block:]
         count = (count - block).clamp_(min=0)
@@ -464,15 +464,14 @@ def multibox_detection(cls_probs: torch.Tensor, offset_preds: torch.Tensor, anch
     boxes = _decode(d2lx.box_corner_to_center(anchors), offset_preds.reshape(batch, num_anchors, 4))  # (B, A, 4)
     if not torch.isfinite(boxes).all():
         raise ValueError("offset_preds must be finite and decode to finite boxes (|offset| < 440)")
-    # each image's anchors by falling confidence; with exact_order=False only those >= pos_threshold, which
-    # come first, and the others after them in any order
+    # each image's anchors by falling confidence; the first counts[b] of image b take part in NMS
     if exact_order:
         order = torch.argsort(conf, dim=1, descending=True, stable=True)
         counts = torch.full((batch,), num_anchors, device=device)
-    else:
-        order, counts = _front(conf >= pos_threshold)       # those >= pos_threshold first, in anchor order
-    n = int(counts.max()) if batch else 0
-    if not exact_order:                                     # sort only them: the others have a lower conf
+        n = num_anchors if batch else 0
+    else:   # only those >= pos_threshold take part: put them first and sort only them (the others have lower conf)
+        order, counts = _front(conf >= pos_threshold)
+        n = int(counts.max()) if batch else 0
         head = order[:, :n]
         head = head.gather(1, torch.argsort(conf.gather(1, head), dim=1, descending=True, stable=True))
         order = torch.cat((head, order[:, n:]), dim=1)
