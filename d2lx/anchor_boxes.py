@@ -327,6 +327,16 @@ def _max_iou(kept: torch.Tensor, boxes: torch.Tensor, scratch: _Scratch, chunk: 
     return out
 
 
+def _take_rows(t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """t.gather(1, index) for whole entries: t (B, N, ...), index (B, W) -> (B, W, ...).
+
+    On a CPU, index_select on the flattened (B * N, ...) rows is several times faster than gather.
+    """
+    batch, n = t.shape[:2]
+    rows = (index + torch.arange(batch, device=t.device)[:, None] * n).reshape(-1)
+    return t.reshape(batch * n, *t.shape[2:]).index_select(0, rows).view(*index.shape, *t.shape[2:])
+
+
 def _front(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """A permutation of each row of mask (B, N) that puts its True entries first, each part in its order.
 
@@ -347,13 +357,9 @@ def _pack(mask: torch.Tensor, tensors: list[torch.Tensor], fill: torch.Tensor | 
     tensors: (B, N, ...). Returns them cut to (B, most True in a row, ...), and the counts (B,). The slots past
     a row's count hold its other entries, or `fill` (the shape of one entry) if given.
     """
-    batch, n = mask.shape
     source, count = _front(mask)
     width = int(count.max()) if count.numel() else 0
-    source = source[:, :width]
-    rows = (source + torch.arange(0, batch * n, n, device=mask.device)[:, None]).reshape(-1)   # in (B * N, ...)
-    packed = [t.reshape(batch * n, *t.shape[2:]).index_select(0, rows).view(batch, width, *t.shape[2:])
-              for t in tensors]
+    packed = [_take_rows(t, source[:, :width]) for t in tensors]
     if fill is not None:
         past = torch.arange(width, device=mask.device) >= count[:, None]
         packed = [t.index_put_((past,), fill) for t in packed]
@@ -476,9 +482,7 @@ def multibox_detection(cls_probs: torch.Tensor, offset_preds: torch.Tensor, anch
         head = head.gather(1, torch.argsort(conf.gather(1, head), dim=1, descending=True, stable=True))
         order = torch.cat((head, order[:, n:]), dim=1)
     top = order[:, :n]
-    # rows of the flattened (B * A, ...) tensors: index_select on them is several times faster than gather
-    image_start = torch.arange(batch, device=device)[:, None] * num_anchors
-    sorted_boxes = boxes.reshape(-1, 4).index_select(0, (top + image_start).reshape(-1)).reshape(batch, n, 4)
+    sorted_boxes = _take_rows(boxes, top)                                         # (B, n, 4)
     if class_aware:   # torchvision's batched_nms, with (image, class) as the group
         taking_part = (torch.arange(n, device=device) < counts[:, None]).reshape(-1).nonzero().squeeze(1)
         image = torch.arange(batch, device=device)[:, None]
@@ -503,5 +507,4 @@ def multibox_detection(cls_probs: torch.Tensor, offset_preds: torch.Tensor, anch
     class_id = torch.where(is_kept & ~below, class_id, -1)
     conf = torch.where(below, 1 - conf, conf)
     rows = torch.cat((class_id[..., None].to(conf.dtype), conf[..., None], boxes), dim=-1)
-    source = (source[:, :num_anchors] + image_start).reshape(-1)
-    return rows.reshape(-1, 6).index_select(0, source).reshape(batch, num_anchors, 6)
+    return _take_rows(rows, source[:, :num_anchors])
