@@ -6,10 +6,10 @@ from d2lx.image_augmentation import (
     train_ch13,
 )
 from d2lx.fine_tuning import (replace_head, reinitialise)
-from d2lx.bounding_boxes import (check_boxes, box_corner_to_center, box_center_to_corner, bbox_to_rect)
+from d2lx.bounding_boxes import (box_corner_to_center, box_center_to_corner, bbox_to_rect)
 from d2lx.anchor_boxes import (
-    multibox_prior, show_bboxes, box_iou, assign_anchor_to_bbox, offset_boxes, offset_inverse,
-    multibox_target, nms, multibox_detection,
+    multibox_prior, show_bboxes, box_area, box_iou, assign_anchor_to_bbox, offset_boxes, offset_inverse,
+    assign_anchors_batch, multibox_target, nms, multibox_detection,
 )
 from d2lx.multiscale_detection import (
     display_anchors, TINYSSD_SIZES, TINYSSD_RATIOS, TINYSSD_FMAPS, tinyssd_anchors,
@@ -38,16 +38,16 @@ from d2lx.kaggle_cifar10 import (
 
 __all__ = [
     "apply", "detection_transform", "load_cifar10", "Residual", "resnet18", "evaluate_accuracy_gpu",
-    "train_batch_ch13", "train_ch13", "replace_head", "reinitialise", "check_boxes", "box_corner_to_center",
-    "box_center_to_corner", "bbox_to_rect", "multibox_prior", "show_bboxes", "box_iou",
-    "assign_anchor_to_bbox", "offset_boxes", "offset_inverse", "multibox_target", "nms", "multibox_detection",
-    "display_anchors", "TINYSSD_SIZES", "TINYSSD_RATIOS", "TINYSSD_FMAPS", "tinyssd_anchors",
-    "read_label_csv", "read_rgb", "read_data_bananas", "BananasDataset", "load_data_bananas",
-    "DetectionFolder", "pad_targets", "collate_detection", "load_data_multi", "cls_predictor",
-    "bbox_predictor", "flatten_pred", "concat_preds", "down_sample_blk", "base_net", "get_blk", "blk_forward",
-    "TinySSD", "calc_loss", "cls_eval", "bbox_eval", "resize_batch", "predict_ssd", "evaluate_map",
-    "evaluate_ssd", "train_ssd", "make_trainer", "roi_pool", "roi_align", "rcnn_model", "rcnn_targets",
-    "evaluate_rcnn", "train_detector", "train_rcnn", "yolo_targets", "cell_boxes", "YoloV1",
+    "train_batch_ch13", "train_ch13", "replace_head", "reinitialise", "box_corner_to_center",
+    "box_center_to_corner", "bbox_to_rect", "multibox_prior", "show_bboxes", "box_area", "box_iou",
+    "assign_anchor_to_bbox", "offset_boxes", "offset_inverse", "assign_anchors_batch", "multibox_target",
+    "nms", "multibox_detection", "display_anchors", "TINYSSD_SIZES", "TINYSSD_RATIOS", "TINYSSD_FMAPS",
+    "tinyssd_anchors", "read_label_csv", "read_rgb", "read_data_bananas", "BananasDataset",
+    "load_data_bananas", "DetectionFolder", "pad_targets", "collate_detection", "load_data_multi",
+    "cls_predictor", "bbox_predictor", "flatten_pred", "concat_preds", "down_sample_blk", "base_net",
+    "get_blk", "blk_forward", "TinySSD", "calc_loss", "cls_eval", "bbox_eval", "resize_batch", "predict_ssd",
+    "evaluate_map", "evaluate_ssd", "train_ssd", "make_trainer", "roi_pool", "roi_align", "rcnn_model",
+    "rcnn_targets", "evaluate_rcnn", "train_detector", "train_rcnn", "yolo_targets", "cell_boxes", "YoloV1",
     "elementwise_iou", "yolo_loss", "yolo_detect", "train_yolo", "feature_layers", "rgb_mean", "rgb_std",
     "preprocess", "postprocess", "extract_features", "content_loss", "gram", "style_loss", "tv_loss",
     "compute_loss", "SynthesizedImage", "train", "read_csv_labels", "copyfile", "reorg_train_valid",

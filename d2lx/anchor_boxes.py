@@ -2,509 +2,216 @@
 # edit the notebook's #@save cells, then run `make export`.
 """Anchor Boxes: the functions that notebooks/04_anchor_boxes.ipynb marks #@save."""
 
-import math
 import torch
-import d2lx
 import torchvision
+import d2lx
+from d2lx import checks
 
 __all__ = [
-    "multibox_prior", "show_bboxes", "box_iou", "assign_anchor_to_bbox", "offset_boxes", "offset_inverse",
-    "multibox_target", "nms", "multibox_detection",
+    "multibox_prior", "show_bboxes", "box_area", "box_iou", "assign_anchor_to_bbox", "offset_boxes",
+    "offset_inverse", "assign_anchors_batch", "multibox_target", "nms", "multibox_detection",
 ]
 
 
 # From notebooks/04_anchor_boxes.ipynb, cell 7
-def _as_positive_1d(values, name: str, device) -> torch.Tensor:
-    t = torch.as_tensor(values, dtype=torch.float32, device=device).reshape(-1)
-    if t.numel() == 0 or not torch.isfinite(t).all() or (t <= 0).any():
-        raise ValueError(f"{name} must be a non-empty list of positive numbers, got {values}")
-    return t
-
-
 def multibox_prior(data: torch.Tensor, sizes, ratios) -> torch.Tensor:
-    """Anchor boxes centred on every pixel of `data` (..., H, W), n + m - 1 of them per pixel.
+    """Anchor boxes centered on every pixel of `data` (..., H, W), n + m - 1 per pixel.
 
-    sizes: n scales s in (0, 1]; ratios: m aspect ratios r (width / height). A pixel gets (s_i, r_1) for every
-    i and (s_1, r_j) for j > 1. Returns (1, H * W * (n + m - 1), 4) corners, as fractions of the image.
+    sizes: n scales s in (0, 1]; ratios: m aspect ratios r (width / height). A pixel gets
+    (s_i, r_1) for every i, then (s_1, r_j) for j > 1. Returns (1, H * W * (n + m - 1), 4)
+    corners, as fractions of the image.
     """
-    if data.ndim < 2 or 0 in data.shape[-2:]:
-        raise ValueError(f"data must have shape (..., H, W) with H, W > 0, got {tuple(data.shape)}")
-    in_height, in_width = data.shape[-2:]
+    in_height, in_width = checks.image_size(data, "data")
     device = data.device
-    sizes, ratios = _as_positive_1d(sizes, "sizes", device), _as_positive_1d(ratios, "ratios", device)
-    # centres of the pixels, as fractions of the height and width
-    center_h = (torch.arange(in_height, device=device) + 0.5) * (1.0 / in_height)
-    center_w = (torch.arange(in_width, device=device) + 0.5) * (1.0 / in_width)
+    sizes = checks.positive_values(sizes, "sizes", device)
+    ratios = checks.positive_values(ratios, "ratios", device)
+    # the centers of the pixels, as fractions of the height and the width
+    center_h = (torch.arange(in_height, device=device) + 0.5) / in_height
+    center_w = (torch.arange(in_width, device=device) + 0.5) / in_width
     shift_y, shift_x = torch.meshgrid(center_h, center_w, indexing="ij")
-    # widths and heights of the n + m - 1 anchors; `* H / W` keeps them square-pixelled on non-square images
-    w = torch.cat((sizes * torch.sqrt(ratios[0]), sizes[0] * torch.sqrt(ratios[1:]))) * in_height / in_width
-    h = torch.cat((sizes / torch.sqrt(ratios[0]), sizes[0] / torch.sqrt(ratios[1:])))
-    half_sizes = torch.stack((-w, -h, w, h), dim=1) / 2                                  # (n + m - 1, 4)
-    centers = torch.stack((shift_x, shift_y, shift_x, shift_y), dim=-1).reshape(-1, 1, 4)  # (H * W, 1, 4)
-    return (centers + half_sizes).reshape(1, -1, 4)
+    # widths and heights of the n + m - 1 anchors; `* H / W` makes r the ratio in pixels
+    w = torch.cat((sizes * ratios[0].sqrt(), sizes[0] * ratios[1:].sqrt())) * in_height / in_width
+    h = torch.cat((sizes / ratios[0].sqrt(), sizes[0] / ratios[1:].sqrt()))
+    half_sizes = torch.stack((-w, -h, w, h), dim=1) / 2                  # (n + m - 1, 4)
+    centers = torch.stack((shift_x, shift_y, shift_x, shift_y), dim=-1)  # (H, W, 4)
+    return (centers.reshape(-1, 1, 4) + half_sizes).reshape(1, -1, 4)
 
 
 # From notebooks/04_anchor_boxes.ipynb, cell 10
 def show_bboxes(axes, bboxes, labels=None, colors=None):
-    """Draw boxes (N, 4) in pixels on matplotlib `axes`, with optional labels (d2l's `show_bboxes`)."""
+    """Draw boxes (N, 4) in pixels on matplotlib `axes`, with optional labels (d2l's)."""
     def as_list(obj, default):
         return default if obj is None else obj if isinstance(obj, (list, tuple)) else [obj]
 
     labels, colors = as_list(labels, []), as_list(colors, ["b", "g", "r", "m", "c"])
-    if isinstance(bboxes, (list, tuple)) and bboxes and isinstance(bboxes[0], torch.Tensor):
-        bboxes = torch.stack([b.detach().cpu().float().reshape(4) for b in bboxes])  # d2l passes a list of rows
-    for i, bbox in enumerate(torch.as_tensor(bboxes).reshape(-1, 4).tolist()):
+    for i, bbox in enumerate(bboxes):
         color = colors[i % len(colors)]
-        rect = d2lx.bbox_to_rect(bbox, color)
+        rect = d2lx.bbox_to_rect(torch.as_tensor(bbox).detach().cpu().tolist(), color)
         axes.add_patch(rect)
         if i < len(labels):
             axes.text(rect.xy[0], rect.xy[1], labels[i], va="center", ha="center", fontsize=9,
                       color="k" if color == "w" else "w", bbox=dict(facecolor=color, lw=0))
 
 
-# From notebooks/04_anchor_boxes.ipynb, cell 16
-class _Scratch:
-    """Three reusable buffers for IoU matrices. The first write to a fresh multi-megabyte tensor costs a page fault
-    per 4 KB: for the matrices here, that took longer than the arithmetic."""
-
-    def __init__(self, like: torch.Tensor, size: int):
-        self.buffers = [like.new_empty(size) for _ in range(3)]
-        self.shape, self.last = None, []
-
-    def views(self, *shape: int) -> list[torch.Tensor]:
-        if shape != self.shape:                 # a loop asks for the same shape again and again: keep the views
-            size = math.prod(shape)
-            if self.buffers[0].numel() < size:
-                self.buffers = [b.new_empty(size) for b in self.buffers]
-            self.shape, self.last = shape, [b[:size].view(shape) for b in self.buffers]
-        return self.last
-
-
-def _planes(boxes: torch.Tensor) -> torch.Tensor:
-    """boxes (..., 4) corners -> (5, ...): contiguous planes x1, y1, x2, y2 and the area."""
-    x1, y1, x2, y2 = boxes.unbind(dim=-1)
-    return torch.stack((x1, y1, x2, y2, (x2 - x1) * (y2 - y1)))
-
-
-def _iou_planes(a: torch.Tensor, b: torch.Tensor, scratch: _Scratch, out: torch.Tensor | None = None) -> torch.Tensor:
-    """IoU of boxes given as `_planes` that broadcast against each other, e.g. (5, N, 1) and (5, 1, M) -> (N, M).
-
-    The result is in `out`, or in a scratch buffer that the next call overwrites.
-    """
-    ax1, ay1, ax2, ay2, area_a = a
-    bx1, by1, bx2, by2, area_b = b
-    # the broadcast shape, for two sides with the same number of dims (torch.broadcast_shapes takes longer)
-    inter, height, union = scratch.views(*(n if m == 1 else m for m, n in zip(ax1.shape, bx1.shape)))
-    # widths and heights of the intersections, in place to keep memory traffic low
-    torch.minimum(ax2, bx2, out=inter).sub_(torch.maximum(ax1, bx1, out=union)).clamp_(min=0)
-    torch.minimum(ay2, by2, out=height).sub_(torch.maximum(ay1, by1, out=union)).clamp_(min=0)
-    inter.mul_(height)
-    torch.add(area_a, area_b, out=union).sub_(inter)
-    return torch.div(inter, union, out=inter if out is None else out)
-
-
-def _pairwise_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
-    """IoU of every pair, without input checks. boxes1: (N, 4), boxes2: (M, 4) corners -> (N, M)."""
-    dtype = torch.promote_types(torch.result_type(boxes1, boxes2), torch.float32)
-    boxes1, boxes2 = boxes1.to(dtype), boxes2.to(dtype)
-    out = boxes1.new_empty((len(boxes1), len(boxes2)))
-    # On a CPU, blocks of rows that fit in the cache (about 1 MB) are several times faster than one big pass.
-    rows = len(boxes1) if boxes1.is_cuda else max(1, 2**18 // max(1, len(boxes2)))
-    scratch = _Scratch(boxes1, min(rows, len(boxes1)) * len(boxes2))
-    a, b = _planes(boxes1)[..., None], _planes(boxes2)[:, None]            # (5, N, 1) and (5, 1, M)
-    for start in range(0, len(boxes1), rows):
-        _iou_planes(a[:, start:start + rows], b, scratch, out=out[start:start + rows])
-    return out
+# From notebooks/04_anchor_boxes.ipynb, cell 15
+def box_area(boxes: torch.Tensor) -> torch.Tensor:
+    """Areas of boxes (N, 4) in corner format -> (N,)."""
+    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
 
 
 def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
-    """IoU (Jaccard index) of every pair. boxes1: (N, 4), boxes2: (M, 4) corners -> (N, M).
+    """IoU of every pair. boxes1: (N, 4), boxes2: (M, 4) corners -> (N, M).
 
     Two identical zero-area boxes give 0 / 0 = NaN, as in torchvision and d2l.
     """
-    d2lx.check_boxes(boxes1, "boxes1")
-    d2lx.check_boxes(boxes2, "boxes2")
-    return _pairwise_iou(boxes1, boxes2)
+    boxes1, boxes2 = checks.float_boxes(boxes1, "boxes1"), checks.float_boxes(boxes2, "boxes2")
+    x1, y1, x2, y2 = boxes1[:, None].unbind(dim=2)  # (N, 1) each
+    u1, v1, u2, v2 = boxes2.T.contiguous()          # (M,) each, one row per coordinate
+    inter_w = (torch.min(x2, u2) - torch.max(x1, u1)).clamp(min=0)  # (N, M)
+    inter_h = (torch.min(y2, v2) - torch.max(y1, v1)).clamp(min=0)
+    inter = inter_w * inter_h
+    return inter / (box_area(boxes1)[:, None] + box_area(boxes2) - inter)
 
 
 # From notebooks/04_anchor_boxes.ipynb, cell 19
-def _first_argmax(x: torch.Tensor, chunk: int = 2**18) -> torch.Tensor:
-    """x.argmax(dim=-1), the first index of each row's largest value, for float x: (..., N) -> (...,).
-
-    On a CPU, argmax is several times slower than float ops. Here each row's maxima become 1.0 (`eq`), are
-    multiplied by N, N - 1, ..., 1, and `amax` finds the first. `chunk` entries at a time, in a small buffer.
-    """
-    n = x.shape[-1]
-    if x.numel() == 0 or x.dtype not in (torch.float32, torch.float64) or n >= 2**24:
-        return x.argmax(dim=-1)                    # float32 counts exactly only up to 2**24
-    rows = x.reshape(-1, n)
-    countdown = torch.arange(n, 0, -1, dtype=x.dtype, device=x.device)         # N, ..., 1
-    step = max(1, chunk // n)
-    buffer = x.new_empty(min(step, len(rows)), n)
-    out = x.new_empty(len(rows))
-    for start in range(0, len(rows), step):
-        part = rows[start:start + step]
-        is_max = torch.eq(part, part.amax(dim=1, keepdim=True), out=buffer[:len(part)])   # 1.0 at each maximum
-        torch.amax(is_max.mul_(countdown), dim=1, out=out[start:start + step])
-    if not out.all():                              # a row with NaN: its amax is NaN, and nothing equals it
-        raise ValueError("IoU is NaN: boxes and anchors must have finite coordinates")
-    return (n - out).long().reshape(x.shape[:-1])
-
-
-def _assign_batched(jaccard: torch.Tensor, num_gt: torch.Tensor, iou_threshold: float) -> torch.Tensor:
-    """d2l's assignment for a whole batch at once.
-
-    jaccard: (B, G, A) IoU of ground truths with anchors, -1 in padding rows, no NaN; it is overwritten.
-    num_gt: (B,) real ground truths per image (they come first). Returns (B, A): each anchor's ground truth,
-    or -1.
-    """
-    batch, num_gt_max, num_anchors = jaccard.shape
-    assigned = torch.full((batch, num_anchors), -1, dtype=torch.long, device=jaccard.device)
-    if jaccard.numel() == 0:
-        return assigned
-    # 1. every anchor whose best IoU reaches the threshold takes that ground truth (the first, on ties)
-    b, a = torch.nonzero(jaccard.amax(dim=1) >= iou_threshold, as_tuple=True)
-    assigned[b, a] = jaccard[b, :, a].argmax(dim=1)
-    # 2. greedy, in rounds: each round takes every dominant pair, the largest left in both its row and its column
-    gt_anchor = _first_argmax(jaccard)                                    # (B, G) each ground truth's best anchor
-    gt_best = jaccard.gather(2, gt_anchor[..., None]).squeeze(2)          # (B, G) and that IoU
-    g_index = torch.arange(num_gt_max, device=jaccard.device)
-    waiting = g_index < num_gt[:, None]                                   # (B, G) real and not yet paired
-    while bool(waiting.any()):              # a loop over rounds, at most G, not over anchors
-        # rival[b, h, g]: the IoU of ground truth h with g's best anchor. h beats g to it with a larger IoU, or
-        # with an equal one and a smaller index.
-        rival = jaccard.gather(2, gt_anchor[:, None, :].expand(-1, num_gt_max, -1))
-        best = gt_best[:, None, :]
-        beaten = ((rival > best) | ((rival == best) & (g_index[:, None] < g_index))) & waiting[:, :, None]
-        b, g = torch.nonzero(waiting & ~beaten.any(dim=1), as_tuple=True)
-        anchor = gt_anchor[b, g]
-        assigned[b, anchor] = g
-        waiting[b, g] = False
-        jaccard[b, :, anchor] = -1                                        # the anchors are taken
-        # the ground truths whose best anchor was just taken look for the next best
-        taken = jaccard.gather(2, gt_anchor[..., None]).squeeze(2) < 0
-        stale_b, stale_g = torch.nonzero(waiting & taken, as_tuple=True)
-        if stale_b.numel():
-            gt_best[stale_b, stale_g], gt_anchor[stale_b, stale_g] = jaccard[stale_b, stale_g].max(dim=1)
-            waiting &= gt_best >= 0                                       # none left: more ground truths than anchors
-    # d2l's quirk with more ground truths than anchors: its last steps take the argmax of a fully discarded matrix,
-    # which is anchor 0 and ground truth 0
-    assigned[num_gt > num_anchors, 0] = 0
-    return assigned
-
-
-def assign_anchor_to_bbox(ground_truth: torch.Tensor, anchors: torch.Tensor, device=None,
-                          iou_threshold: float = 0.5) -> torch.Tensor:
-    """Assign ground-truth boxes to anchors (d2l's signature). ground_truth: (G, 4), anchors: (A, 4) corners.
-
-    Returns (A,): the index of each anchor's ground truth, or -1 for background.
-    """
-    d2lx.check_boxes(ground_truth, "ground_truth")
-    d2lx.check_boxes(anchors, "anchors")
-    jaccard = _pairwise_iou(ground_truth, anchors).nan_to_num_(0.0).unsqueeze(0)  # 0 / 0: no overlap
-    num_gt = torch.tensor([ground_truth.shape[0]], device=anchors.device)
-    assigned = _assign_batched(jaccard, num_gt, iou_threshold)[0]
-    return assigned if device is None else assigned.to(device)
+def assign_anchor_to_bbox(ground_truth, anchors, device=None, iou_threshold=0.5):
+    """Assign ground-truth boxes to anchors (d2l's). ground_truth: (G, 4), anchors: (A, 4)
+    corners -> (A,): each anchor's ground truth, or -1 for background."""
+    num_anchors, num_gt_boxes = anchors.shape[0], ground_truth.shape[0]
+    jaccard = box_iou(anchors, ground_truth).nan_to_num(0.0)  # (A, G); 0 / 0: no overlap
+    anchors_bbox_map = torch.full((num_anchors,), -1, dtype=torch.long, device=anchors.device)
+    if jaccard.numel() == 0:  # no ground truths or no anchors: all background
+        return anchors_bbox_map
+    # 1. every anchor whose best IoU reaches the threshold takes that ground truth
+    max_ious, indices = torch.max(jaccard, dim=1)
+    above = max_ious >= iou_threshold
+    anchors_bbox_map[above] = indices[above]
+    # 2. the largest IoU left pairs an anchor with a ground truth; discard both, repeat
+    for _ in range(num_gt_boxes):
+        anc_idx, box_idx = divmod(int(jaccard.argmax()), num_gt_boxes)
+        anchors_bbox_map[anc_idx] = box_idx
+        jaccard[:, box_idx] = -1
+        jaccard[anc_idx, :] = -1
+    return anchors_bbox_map if device is None else anchors_bbox_map.to(device)
 
 
 # From notebooks/04_anchor_boxes.ipynb, cell 21
-def offset_boxes(anchors: torch.Tensor, assigned_bb: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """Offsets of boxes from their anchors, scaled as d2l does. anchors, assigned_bb: (N, 4) corners -> (N, 4).
-
-    (10 (x - x_a) / w_a, 10 (y - y_a) / h_a, 5 log(eps + w / w_a), 5 log(eps + h / h_a)) from centre formats.
-    """
-    d2lx.check_boxes(anchors, "anchors")
-    d2lx.check_boxes(assigned_bb, "assigned_bb")
-    if assigned_bb.shape != anchors.shape:
-        raise ValueError(f"assigned_bb must have the shape of anchors, {tuple(anchors.shape)}, one box per anchor; "
-                         f"got {tuple(assigned_bb.shape)}")
-    return _offsets(anchors, assigned_bb, eps)
+def offset_boxes(anchors, assigned_bb, eps=1e-6):
+    """Offsets of boxes from their anchors, scaled as d2l does. anchors, assigned_bb: (N, 4)
+    corners -> (N, 4)."""
+    checks.paired_boxes(assigned_bb, anchors, "assigned_bb", "anchors")
+    c_anc = d2lx.box_corner_to_center(anchors)
+    c_assigned_bb = d2lx.box_corner_to_center(assigned_bb)
+    offset_xy = 10 * (c_assigned_bb[:, :2] - c_anc[:, :2]) / c_anc[:, 2:]
+    offset_wh = 5 * torch.log(eps + c_assigned_bb[:, 2:] / c_anc[:, 2:])
+    return torch.cat([offset_xy, offset_wh], dim=1)
 
 
-def _offsets(anchors: torch.Tensor, boxes: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """`offset_boxes` without the input checks. anchors, boxes: (..., 4) corners -> (..., 4)."""
-    anchor_near, anchor_far = anchors.unflatten(-1, (2, 2)).unbind(-2)           # (x1, y1) and (x2, y2)
-    box_near, box_far = boxes.unflatten(-1, (2, 2)).unbind(-2)
-    anchor_size = anchor_far - anchor_near                                       # (w_a, h_a)
-    offset_xy = 10 * ((box_near + box_far) / 2 - (anchor_near + anchor_far) / 2) / anchor_size
-    offset_wh = 5 * torch.log(eps + (box_far - box_near) / anchor_size)
-    return torch.cat([offset_xy, offset_wh], dim=-1)
-
-
-def offset_inverse(anchors: torch.Tensor, offset_preds: torch.Tensor) -> torch.Tensor:
-    """Boxes from anchors and predicted offsets: the inverse of `offset_boxes` (without its eps).
-
-    anchors: (A, 4) corners; offset_preds: (A, 4) or (B, A, 4) -> boxes of the same shape, corners.
-    """
-    if offset_preds.shape[-2:] != anchors.shape or offset_preds.ndim > 3:
-        raise ValueError(f"offset_preds must have shape (A, 4) or (B, A, 4) with A = {anchors.shape[0]} "
-                         f"anchors, got {tuple(offset_preds.shape)}")
-    d2lx.check_boxes(anchors, "anchors")
-    if torch.isnan(offset_preds).any():
-        raise ValueError("offset_preds has NaN")
-    return _decode(d2lx.box_corner_to_center(anchors), offset_preds)
-
-
-def _decode(centres: torch.Tensor, offset_preds: torch.Tensor) -> torch.Tensor:
-    """`offset_inverse` without the checks, from anchors as centres: (A, 4) (cx, cy, w, h).
-
-    The same arithmetic as d2l's, bit for bit, with fewer passes over memory: in place where it can.
-    """
-    anchor_xy, anchor_wh = centres[:, :2], centres[:, 2:]
-    xy = (offset_preds[..., :2] * anchor_wh).div_(10).add_(anchor_xy)            # box centres
-    half = (offset_preds[..., 2:] / 5).exp_().mul_(anchor_wh).div_(2)          # half the widths and heights
-    boxes = xy.new_empty((*xy.shape[:-1], 4))
-    torch.sub(xy, half, out=boxes[..., :2])
-    torch.add(xy, half, out=boxes[..., 2:])
-    return boxes
+def offset_inverse(anchors, offset_preds):
+    """Boxes from anchors (A, 4) and predicted offsets (A, 4), or (B, A, 4) for a batch: the
+    inverse of `offset_boxes` -> corners of the same shape as offset_preds."""
+    checks.offsets(anchors, offset_preds)
+    anc = d2lx.box_corner_to_center(anchors)
+    pred_bbox_xy = offset_preds[..., :2] * anc[:, 2:] / 10 + anc[:, :2]
+    pred_bbox_wh = torch.exp(offset_preds[..., 2:] / 5) * anc[:, 2:]
+    pred_bbox = torch.cat((pred_bbox_xy, pred_bbox_wh), dim=-1)
+    return d2lx.box_center_to_corner(pred_bbox.reshape(-1, 4)).reshape(pred_bbox.shape)
 
 
 # From notebooks/04_anchor_boxes.ipynb, cell 23
-def _flat_anchors(anchors: torch.Tensor) -> torch.Tensor:
-    """(1, A, 4) or (A, 4) anchors as (A, 4), checked."""
-    if anchors.ndim not in (2, 3) or anchors.shape[-1] != 4 or (anchors.ndim == 3 and anchors.shape[0] != 1):
-        raise ValueError(f"anchors must have shape (1, A, 4) or (A, 4), got {tuple(anchors.shape)}")
-    return d2lx.check_boxes(anchors.reshape(-1, 4), "anchors")
+def assign_anchors_batch(jaccard, real, iou_threshold=0.5):
+    """`assign_anchor_to_bbox` for a batch. jaccard: (B, G, A) IoU of ground truths with
+    anchors, -1 in padding rows, overwritten; real: (B, G) the real ground truths -> (B, A)."""
+    batch, num_gt, num_anchors = jaccard.shape
+    assigned = torch.full((batch, num_anchors), -1, dtype=torch.long, device=jaccard.device)
+    if jaccard.numel() == 0:  # no ground truths or no anchors: all background
+        return assigned
+    # 1. every anchor whose best IoU reaches the threshold takes that ground truth
+    b, a = torch.nonzero(jaccard.amax(dim=1) >= iou_threshold, as_tuple=True)
+    assigned[b, a] = jaccard[b, :, a].argmax(dim=1)
+    # 2. greedy steps: each ground truth's best anchor left, and the best of those per image
+    best_iou, best_anchor = jaccard.max(dim=2)  # (B, G)
+    waiting = real.clone()
+    for _ in range(num_gt):
+        top = torch.where(waiting, best_iou, -2.0).amax(dim=1, keepdim=True)  # (B, 1)
+        tied = waiting & (best_iou == top)
+        gt = torch.where(tied, best_anchor, num_anchors).argmin(dim=1)  # smallest anchor, then gt
+        b = torch.nonzero(top[:, 0] > -1).squeeze(1)  # images with a pair left
+        g, a = gt[b], best_anchor[b, gt[b]]
+        assigned[b, a], waiting[b, g] = g, False
+        jaccard[b, :, a] = -1  # the anchor is taken
+        # the ground truths that wanted it look for their next best
+        i, stale = torch.nonzero(waiting[b] & (best_anchor[b] == a[:, None]), as_tuple=True)
+        best_iou[b[i], stale], best_anchor[b[i], stale] = jaccard[b[i], stale].max(dim=1)
+    # d2l's quirk with more ground truths than anchors: when every anchor is taken, its argmax
+    # of the discarded matrix gives anchor 0 and ground truth 0 (the first real one)
+    too_many = real.sum(dim=1) > num_anchors
+    assigned[too_many, 0] = real[too_many].int().argmax(dim=1)
+    return assigned
 
 
-def _check_labels(labels: torch.Tensor) -> torch.Tensor:
-    if not isinstance(labels, torch.Tensor) or labels.ndim != 3 or labels.shape[2] != 5:
-        shape = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
-        raise ValueError(f"labels must have shape (B, G, 5), rows (class, x1, y1, x2, y2), got {shape}")
-    real = labels[:, :, 0] >= 0
-    if real.any():
-        d2lx.check_boxes(labels[:, :, 1:][real], "labels[..., 1:] (rows with class >= 0)")
-    return real
+def multibox_target(anchors, labels):
+    """Training targets for every anchor of every image of a batch.
 
-
-def multibox_target(anchors: torch.Tensor, labels: torch.Tensor):
-    """Training targets for every anchor of every image, for the whole batch at once.
-
-    anchors: (1, A, 4) or (A, 4) corners; labels: (B, G, 5) rows (class, x1, y1, x2, y2), padded with
-    class -1 rows, which are ignored. Returns offsets (B, A * 4), mask (B, A * 4) and classes (B, A), with
-    class 0 for background and c + 1 for ground-truth class c.
+    anchors: (1, A, 4) or (A, 4) corners; labels: (B, G, 5) rows (class, x1, y1, x2, y2), padded
+    with rows of class -1. Returns offsets (B, A * 4), mask (B, A * 4) and classes (B, A), where
+    0 is background and c + 1 is ground-truth class c.
     """
-    anchors = _flat_anchors(anchors)
-    real = _check_labels(labels)
-    batch, num_gt, num_anchors = labels.shape[0], labels.shape[1], anchors.shape[0]
-    # real rows first, in their order, so that padding never takes part in the greedy rounds
-    order = torch.argsort((~real).to(torch.int8), dim=1, stable=True)
-    labels = labels.gather(1, order[..., None].expand(-1, -1, 5))
-    real, gt_boxes = labels[:, :, 0] >= 0, labels[:, :, 1:]
-    # IoU of every ground truth with every anchor, laid out (B, G, A); padding rows get -1
-    jaccard = _pairwise_iou(gt_boxes.reshape(-1, 4), anchors).reshape(batch, num_gt, num_anchors)
-    if not ((anchors[:, 2:] - anchors[:, :2]).prod(dim=1) > 0).all():
-        jaccard.nan_to_num_(0.0)                   # 0 / 0 from an empty anchor and an empty box: no overlap
-    padded = torch.nonzero(~real, as_tuple=True)
-    jaccard[padded] = -1                           # padding rows never win
-    assigned = _assign_batched(jaccard, real.sum(dim=1), iou_threshold=0.5)                   # (B, A)
-    del jaccard          # free its memory now: the outputs below can reuse it instead of faulting in fresh pages
-    # targets for the positive anchors only; everything else stays 0 (background)
+    anchors, real = checks.anchors(anchors), checks.labels(labels)  # (A, 4) and (B, G)
+    (batch, num_gt), num_anchors = real.shape, anchors.shape[0]
+    jaccard = anchors.new_full((batch, num_gt, num_anchors), -1.0)  # padding rows stay -1
+    jaccard[real] = box_iou(labels[real][:, 1:], anchors).nan_to_num(0.0)
+    assigned = assign_anchors_batch(jaccard, real)  # (B, A)
+    # targets for the positive anchors; everything else stays 0 (background)
     b, a = torch.nonzero(assigned >= 0, as_tuple=True)
-    g = assigned[b, a]
-    class_labels = assigned.zero_()                # (B, A) int64 too: reuse its memory, as with `del jaccard`
-    class_labels[b, a] = labels[b, g, 0].long() + 1
-    offsets = torch.zeros((batch, num_anchors, 4), dtype=anchors.dtype, device=anchors.device)
-    offsets[b, a] = _offsets(anchors[a], gt_boxes[b, g])         # both were checked above
-    bbox_mask = torch.zeros_like(offsets)
-    bbox_mask[b, a] = 1
-    return offsets.reshape(batch, num_anchors * 4), bbox_mask.reshape(batch, num_anchors * 4), class_labels
+    gt = labels[b, assigned[b, a]]  # (P, 5)
+    class_labels = torch.zeros((batch, num_anchors), dtype=torch.long, device=anchors.device)
+    class_labels[b, a] = gt[:, 0].long() + 1
+    offsets = anchors.new_zeros((batch, num_anchors, 4))
+    offsets[b, a] = offset_boxes(anchors[a], gt[:, 1:].to(anchors.dtype))
+    bbox_mask = (assigned >= 0).to(anchors.dtype).repeat_interleave(4, dim=1)
+    return offsets.reshape(batch, num_anchors * 4), bbox_mask, class_labels
 
 
-# From notebooks/04_anchor_boxes.ipynb, cell 32
-def _max_iou(kept: torch.Tensor, boxes: torch.Tensor, scratch: _Scratch, chunk: int = 2**18) -> torch.Tensor:
-    """Each box's largest IoU with the kept boxes of its image. kept: (B, K, 4), boxes: (B, M, 4) -> (B, M).
-
-    Computed `chunk` matrix entries at a time, so that the three buffers stay in the CPU's cache. Two empty boxes
-    give 0 / 0 = NaN, and NaN > t is False: they do not suppress each other, as in torchvision.
-    """
-    kept, planes = _planes(kept)[..., None], _planes(boxes)[:, :, None]    # (5, B, K, 1) and (5, B, 1, M)
-    out = boxes.new_empty(boxes.shape[:2])
-    columns = max(1, chunk // max(1, kept.shape[1] * kept.shape[2]))
-    for start in range(0, boxes.shape[1], columns):
-        part = slice(start, start + columns)
-        torch.amax(_iou_planes(kept, planes[..., part], scratch), dim=1, out=out[:, part])
-    return out
-
-
-def _take_rows(t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """t.gather(1, index) for whole entries: t (B, N, ...), index (B, W) -> (B, W, ...).
-
-    On a CPU, index_select on the flattened (B * N, ...) rows is several times faster than gather.
-    """
-    batch, n = t.shape[:2]
-    rows = (index + torch.arange(batch, device=t.device)[:, None] * n).reshape(-1)
-    return t.reshape(batch * n, *t.shape[2:]).index_select(0, rows).view(*index.shape, *t.shape[2:])
-
-
-def _front(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """A permutation of each row of mask (B, N) that puts its True entries first, each part in its order.
-
-    Returns source (B, N), the column each slot takes, and the counts of True (B,). A cumulative sum and a
-    scatter, not a sort.
-    """
-    count = mask.sum(dim=1)
-    before = mask.cumsum(dim=1)
-    j = torch.arange(mask.shape[1], device=mask.device)
-    destination = torch.where(mask, before - 1, count[:, None] + j - before)   # where each entry goes
-    return torch.empty_like(destination).scatter_(1, destination, j.expand_as(destination)), count
-
-
-def _pack(mask: torch.Tensor, tensors: list[torch.Tensor], fill: torch.Tensor | None = None
-          ) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """Move the entries where mask (B, N) is True to the front of each row, keeping their order.
-
-    tensors: (B, N, ...). Returns them cut to (B, most True in a row, ...), and the counts (B,). The slots past
-    a row's count hold its other entries, or `fill` (the shape of one entry) if given.
-    """
-    source, count = _front(mask)
-    width = int(count.max()) if count.numel() else 0
-    packed = [_take_rows(t, source[:, :width]) for t in tensors]
-    if fill is not None:
-        past = torch.arange(width, device=mask.device) >= count[:, None]
-        packed = [t.index_put_((past,), fill) for t in packed]
-    return packed, count
-
-
-# From notebooks/04_anchor_boxes.ipynb, cell 33
-def _check_iou_threshold(value: float, name: str) -> None:
-    if not 0 <= value <= 1:  # also False for NaN
-        raise ValueError(f"{name} must be an IoU in [0, 1], got {value}")
-
-
-def _nms_sorted(boxes: torch.Tensor, iou_threshold: float, counts: torch.Tensor | None = None,
-                block: int = 128) -> torch.Tensor:
-    """Greedy NMS of every image of a batch at once. boxes: (B, N, 4) corners, each image's sorted by falling score.
-
-    counts: (B,) how many boxes of each image take part (the first ones); default all. Returns keep (B, N) bool.
-    """
-    batch, n = boxes.shape[:2]
-    keep = torch.zeros(batch, n, dtype=torch.bool, device=boxes.device)
-    if batch == 0 or n == 0:
-        return keep
-    # a box far below and left of all others: it fills the empty slots of the survivors and overlaps nothing
-    low = float(boxes.min())
-    step = max(1.0, abs(low))
-    far = boxes.new_tensor([low - 3 * step, low - 3 * step, low - 2 * step, low - 2 * step])
-    scratch = _Scratch(boxes, 2**18)
-    position = torch.arange(n, device=boxes.device)
-    count = torch.full((batch,), n, device=boxes.device) if counts is None else counts.clone()
-    # each image's undecided boxes, best first, packed at the front; as wide as the most in one image
-    width = int(count.max())
-    undecided, index = boxes[:, :width], position[:width].expand(batch, width)
-    while undecided.shape[1]:
-        # 1. The `block` best undecided boxes. Box j survives unless a surviving box i < j overlaps it: start from
-        # "all survive" and repeat until nothing changes. Each pass settles at least the next box, so this ends
-        # with the greedy answer, usually after two or three passes.
-        front = undecided[:, :block]
-        valid = position[:front.shape[1]] < count[:, None]
-        planes = _planes(front)
-        iou = _iou_planes(planes[..., None], planes[:, :, None], scratch)                    # (B, S, S)
-        # 1.0 where i < j and IoU > t. On a CPU, ops that write floats are several times faster than bool ones.
-        overlapping = torch.gt(iou, iou_threshold, out=iou).triu_(diagonal=1)
-        valid = valid.to(boxes.dtype)
-        survive = valid
-        while True:
-            hits = torch.bmm(survive[:, None, :], overlapping)[:, 0]       # surviving boxes that overlap box j
-            updated = torch.eq(hits, 0, out=hits).mul_(valid)
-            if torch.equal(updated, survive):
-                break
-            survive = updated
-        survive = survive > 0
-        keep.scatter_(1, index[:, :block], survive)    # past `count`, dropped boxes: they stay False
-        # 2. The survivors remove every later box they overlap; the others stay undecided, packed again.
-        undecided, index = undecided[:, block:], index[:, block:]
-        count = (count - block).clamp_(min=0)
-        if undecided.shape[1] == 0:
-            break
-        (kept,), _ = _pack(survive, [front], fill=far)
-        alive = ~(_max_iou(kept, undecided, scratch) > iou_threshold)            # NaN (0 / 0) is not > t
-        alive &= position[:undecided.shape[1]] < count[:, None]
-        (undecided, index), count = _pack(alive, [undecided, index])   # past `count`: dropped boxes
-    return keep
-
-
-def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, block: int = 128) -> torch.Tensor:
-    """Greedy non-maximum suppression. boxes: (N, 4) corners, scores: (N,) -> kept indices, by falling score.
-
-    A box survives unless a kept box with a higher score overlaps it with IoU > iou_threshold; ties in score
-    keep their index order. Same result as torchvision.ops.nms. Boxes are decided `block` at a time.
-    """
-    d2lx.check_boxes(boxes, "boxes")
-    if not torch.isfinite(boxes).all():
-        raise ValueError("boxes must have finite coordinates")
-    if scores.shape != boxes.shape[:1]:
-        raise ValueError(f"scores must have shape ({boxes.shape[0]},), one per box, got {tuple(scores.shape)}")
-    _check_iou_threshold(iou_threshold, "iou_threshold")
+# From notebooks/04_anchor_boxes.ipynb, cell 31
+def nms(boxes, scores, iou_threshold):
+    """Greedy non-maximum suppression. boxes: (N, 4) corners, scores: (N,) -> the indices of the
+    kept boxes, by falling score. The same result as torchvision.ops.nms, ties included."""
+    boxes, scores = checks.nms_inputs(boxes, scores, iou_threshold)
     order = torch.argsort(scores, descending=True, stable=True)
-    return order[_nms_sorted(boxes[order][None], iou_threshold, block=block)[0]]
+    keep = []
+    while order.numel() > 0:
+        best, order = order[0], order[1:]
+        keep.append(best)
+        iou = box_iou(boxes[best][None], boxes[order])[0]
+        order = order[~(iou > iou_threshold)]
+    return torch.stack(keep) if keep else order  # no boxes: `order` is empty
 
 
-# From notebooks/04_anchor_boxes.ipynb, cell 39
-def multibox_detection(cls_probs: torch.Tensor, offset_preds: torch.Tensor, anchors: torch.Tensor,
-                       nms_threshold: float = 0.5, pos_threshold: float = 0.009999999,
-                       class_aware: bool = False, exact_order: bool = True) -> torch.Tensor:
-    """Predicted boxes after non-maximum suppression, in d2l's layout, for a whole batch at once.
+# From notebooks/04_anchor_boxes.ipynb, cell 36
+def multibox_detection(cls_probs, offset_preds, anchors, nms_threshold=0.5,
+                       pos_threshold=0.009999999, class_aware=False):
+    """Predicted boxes after non-maximum suppression, in d2l's layout.
 
-    cls_probs: (B, 1 + C, A), background first; offset_preds: (B, A * 4); anchors: (1, A, 4) or (A, 4).
-    Returns (B, A, 6) rows (class, conf, x1, y1, x2, y2): the boxes NMS keeps by falling confidence, then the
-    others by anchor index. class is the 0-based foreground class, or -1 for a suppressed box or one under
-    pos_threshold (whose conf becomes 1 - conf), as in d2l.
-
-    class_aware: suppress only boxes of the same class (torchvision's batched_nms); d2l suppresses across
-    classes. exact_order=False skips NMS for boxes under pos_threshold: all rows with class >= 0 stay the
-    same, and only the class -1 rows change order. That is faster when most anchors are background.
+    cls_probs: (B, 1 + C, A), background first; offset_preds: (B, A * 4); anchors: (1, A, 4) or
+    (A, 4). Returns (B, A, 6) rows (class, conf, x1, y1, x2, y2): the boxes NMS keeps, by falling
+    confidence, then the others, with class -1 (and conf 1 - conf if under pos_threshold).
+    class_aware=True suppresses only within a class (see "Beyond the book").
     """
-    if cls_probs.ndim != 3 or cls_probs.shape[1] < 2:
-        raise ValueError(f"cls_probs must have shape (B, 1 + C, A) with C >= 1, got {tuple(cls_probs.shape)}")
-    batch, num_classes, num_anchors = cls_probs.shape
-    anchors = _flat_anchors(anchors)
-    if anchors.shape[0] != num_anchors or offset_preds.shape != (batch, num_anchors * 4):
-        raise ValueError(f"expected anchors (1, {num_anchors}, 4) and offset_preds ({batch}, {num_anchors * 4}), "
-                         f"got {tuple(anchors.shape)} and {tuple(offset_preds.shape)}")
-    if torch.isnan(cls_probs).any():
-        raise ValueError("cls_probs contains NaN")
-    _check_iou_threshold(nms_threshold, "nms_threshold")
-    conf, class_id = cls_probs[:, 1:].max(dim=1)                                  # (B, A), background ignored
-    device = conf.device
-    boxes = _decode(d2lx.box_corner_to_center(anchors), offset_preds.reshape(batch, num_anchors, 4))  # (B, A, 4)
-    if not torch.isfinite(boxes).all():
-        raise ValueError("offset_preds must be finite and decode to finite boxes (|offset| < 440)")
-    # each image's anchors by falling confidence; the first counts[b] of image b take part in NMS
-    if exact_order:
-        order = torch.argsort(conf, dim=1, descending=True, stable=True)
-        counts = torch.full((batch,), num_anchors, device=device)
-        n = num_anchors if batch else 0
-    else:   # only those >= pos_threshold take part: put them first and sort only them (the others have lower conf)
-        order, counts = _front(conf >= pos_threshold)
-        n = int(counts.max()) if batch else 0
-        head = order[:, :n]
-        head = head.gather(1, torch.argsort(conf.gather(1, head), dim=1, descending=True, stable=True))
-        order = torch.cat((head, order[:, n:]), dim=1)
-    top = order[:, :n]
-    sorted_boxes = _take_rows(boxes, top)                                         # (B, n, 4)
-    if class_aware:   # torchvision's batched_nms, with (image, class) as the group
-        taking_part = (torch.arange(n, device=device) < counts[:, None]).reshape(-1).nonzero().squeeze(1)
-        image = torch.arange(batch, device=device)[:, None]
-        groups = (image * (num_classes - 1) + class_id.gather(1, top)).reshape(-1)
-        kept = torchvision.ops.batched_nms(sorted_boxes.reshape(-1, 4)[taking_part],
-                                           conf.gather(1, top).reshape(-1)[taking_part],
-                                           groups[taking_part], nms_threshold)
-        keep = torch.zeros(batch * n, dtype=torch.bool, device=device)
-        keep[taking_part[kept]] = True
-        keep = keep.reshape(batch, n)
-    else:
-        keep = _nms_sorted(sorted_boxes, nms_threshold, counts)
-    keep = torch.cat((keep, keep.new_zeros(batch, num_anchors - n)), dim=1)      # (B, A), in `order`
-    # rows: the kept boxes by falling confidence, then the others by anchor index
-    is_kept = torch.zeros_like(keep).scatter_(1, order, keep)                      # (B, A), by anchor
-    dropped = ~is_kept
-    source = torch.empty(batch, num_anchors + 1, dtype=torch.long, device=device)  # column A: a sink
-    source.scatter_(1, torch.where(keep, keep.cumsum(dim=1) - 1, num_anchors), order)
-    source.scatter_(1, torch.where(dropped, keep.sum(dim=1, keepdim=True) + dropped.cumsum(dim=1) - 1, num_anchors),
-                    torch.arange(num_anchors, device=device).expand(batch, -1))
-    below = conf < pos_threshold
-    class_id = torch.where(is_kept & ~below, class_id, -1)
-    conf = torch.where(below, 1 - conf, conf)
-    rows = torch.cat((class_id[..., None].to(conf.dtype), conf[..., None], boxes), dim=-1)
-    return _take_rows(rows, source[:, :num_anchors])
+    cls_probs, offset_preds, anchors = checks.detection_inputs(
+        cls_probs, offset_preds, anchors, nms_threshold)
+    out = []
+    for cls_prob, offset_pred in zip(cls_probs, offset_preds):  # one image at a time
+        conf, class_id = torch.max(cls_prob[1:], dim=0)  # the best foreground class
+        predicted_bb = offset_inverse(anchors, offset_pred.reshape(-1, 4))
+        candidates = torch.nonzero(conf >= pos_threshold).squeeze(1)
+        groups = class_id[candidates] if class_aware else torch.zeros_like(candidates)
+        keep = candidates[torchvision.ops.batched_nms(
+            predicted_bb[candidates], conf[candidates], groups, nms_threshold)]
+        is_kept = torch.zeros_like(conf, dtype=torch.bool).index_fill(0, keep, True)
+        order = torch.cat((keep, torch.nonzero(~is_kept).squeeze(1)))
+        class_id = torch.where(is_kept, class_id, -1)
+        conf = torch.where(conf < pos_threshold, 1 - conf, conf)
+        pred_info = torch.cat((class_id[:, None].to(conf.dtype), conf[:, None], predicted_bb), dim=1)
+        out.append(pred_info[order])
+    return torch.stack(out) if out else cls_probs.new_zeros((0, anchors.shape[0], 6))

@@ -3,43 +3,21 @@
 """Object Detection and Bounding Boxes: the functions that notebooks/03_bounding_boxes.ipynb marks #@save."""
 
 import torch
+from d2lx.checks import check_boxes
 from d2lx.plotting import plt
 
-__all__ = ["check_boxes", "box_corner_to_center", "box_center_to_corner", "bbox_to_rect"]
+__all__ = ["box_corner_to_center", "box_center_to_corner", "bbox_to_rect"]
 
 
 # From notebooks/03_bounding_boxes.ipynb, cell 7
-def check_boxes(boxes: torch.Tensor, name: str = "boxes", fmt: str = "xyxy") -> torch.Tensor:
-    """Check that `boxes` is an (N, 4) tensor without NaN, in `fmt` ("xyxy" corners or "cxcywh").
-
-    Corners need x1 <= x2 and y1 <= y2; centre format needs w, h >= 0. Raises ValueError naming `name`.
-    """
-    if not isinstance(boxes, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape (N, 4), got {type(boxes).__name__}")
-    if boxes.ndim != 2 or boxes.shape[1] != 4:
-        raise ValueError(f"{name} must have shape (N, 4) in {fmt} format, got {tuple(boxes.shape)}")
-    # One pass: a NaN compares False, so it fails these tests too; the error path tells the two apart.
-    if fmt == "xyxy":
-        valid, what = boxes[:, 2:] >= boxes[:, :2], "x2 < x1 or y2 < y1"
-    elif fmt == "cxcywh":
-        valid, what = (boxes[:, 2:] >= 0) & (boxes[:, :2] == boxes[:, :2]), "a negative width or height"
-    else:
-        raise ValueError(f"fmt must be 'xyxy' or 'cxcywh', got {fmt!r}")
-    if not valid.all():
-        row = int((~valid.all(dim=1)).nonzero()[0])
-        what = "NaN coordinates" if boxes[row].isnan().any() else what
-        raise ValueError(f"{name} has {what} in row {row}: {boxes[row].tolist()} ({fmt} format)")
-    return boxes
-
-
 def box_corner_to_center(boxes: torch.Tensor) -> torch.Tensor:
-    """Convert boxes from corners to centre-size. boxes: (N, 4) (x1, y1, x2, y2) -> (N, 4) (cx, cy, w, h)."""
+    """Corners to center and size: boxes (N, 4) (x1, y1, x2, y2) -> (N, 4) (cx, cy, w, h)."""
     x1, y1, x2, y2 = check_boxes(boxes, "boxes", "xyxy").unbind(dim=1)
     return torch.stack(((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1), dim=1)
 
 
 def box_center_to_corner(boxes: torch.Tensor) -> torch.Tensor:
-    """Convert boxes from centre-size to corners. boxes: (N, 4) (cx, cy, w, h) -> (N, 4) (x1, y1, x2, y2)."""
+    """Center and size to corners: boxes (N, 4) (cx, cy, w, h) -> (N, 4) (x1, y1, x2, y2)."""
     cx, cy, w, h = check_boxes(boxes, "boxes", "cxcywh").unbind(dim=1)
     return torch.stack((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), dim=1)
 

@@ -141,13 +141,12 @@ def resize_batch(X, image_size=None):
 # From notebooks/07_ssd.ipynb, cell 27
 def predict_ssd(net, X, nms_threshold=0.5, pos_threshold=0.009999999):
     """Detections for a batch X (B, 3, H, W): (B, A, 6) rows [class, score, x1, y1, x2, y2] in [0, 1], class -1
-    for a dropped row (multibox_detection's layout; dropped rows in no set order)."""
+    for a dropped row (multibox_detection's layout)."""
     net.eval()
     with torch.no_grad():
         anchors, cls_preds, bbox_preds = net(X)
         cls_probs = F.softmax(cls_preds, dim=2).permute(0, 2, 1)
-        return d2lx.multibox_detection(cls_probs, bbox_preds, anchors, nms_threshold, pos_threshold,
-                                       exact_order=False)  # the -1 rows need no order
+        return d2lx.multibox_detection(cls_probs, bbox_preds, anchors, nms_threshold, pos_threshold)
 
 
 # From notebooks/07_ssd.ipynb, cell 28

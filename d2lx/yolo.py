@@ -3,6 +3,7 @@
 """You Only Look Once (YOLO): the functions that notebooks/09_yolo.ipynb marks #@save."""
 
 import torch
+import torchvision
 from torch import nn
 from torch.nn import functional as F
 import d2lx
@@ -22,25 +23,22 @@ def yolo_targets(labels, S):
     """
     N, M, _ = labels.shape
     real = labels[..., 0] >= 0
-    x1, y1, x2, y2 = labels[..., 1], labels[..., 2], labels[..., 3], labels[..., 4]
-    cx, cy = (x1 + x2) / 2 * S, (y1 + y2) / 2 * S
+    x1, y1, x2, y2 = labels[..., 1:].unbind(dim=-1)
+    cx, cy = (x1 + x2) / 2 * S, (y1 + y2) / 2 * S  # centres, in cells
     col, row = cx.floor().clamp(0, S - 1).long(), cy.floor().clamp(0, S - 1).long()
-    cell = torch.arange(N, device=labels.device)[:, None] * S * S + row * S + col  # (N, M) flat cell index
-    # a unique key per object: its area (to 2^-20 of the image), then its index; the largest key wins its cell
-    area = ((x2 - x1) * (y2 - y1) * 2**20).round().long()
-    key = (area * (M + 1) + torch.arange(M, device=labels.device)).where(real, torch.full_like(area, -1))
-    best = torch.full((N * S * S,), -2, device=labels.device).scatter_reduce(0, cell.flatten(), key.flatten(), "amax")
-    chosen = real & (key == best[cell])
-    where = cell[chosen]
-    has_object = torch.zeros(N * S * S, dtype=torch.bool, device=labels.device)
-    has_object[where] = True
-    box = torch.zeros(N * S * S, 4, device=labels.device)
-    box[where] = torch.stack((cx - col, cy - row, (x2 - x1).sqrt(), (y2 - y1).sqrt()), dim=-1)[chosen]
-    corners = torch.zeros(N * S * S, 4, device=labels.device)
-    corners[where] = labels[..., 1:][chosen]
-    cls = torch.zeros(N * S * S, dtype=torch.long, device=labels.device)
-    cls[where] = labels[..., 0][chosen].long()
-    return has_object.view(N, S, S), box.view(N, S, S, 4), corners.view(N, S, S, 4), cls.view(N, S, S)
+    coded = torch.stack((cx - col, cy - row, (x2 - x1).clamp(min=0).sqrt(), (y2 - y1).clamp(min=0).sqrt()), dim=-1)
+    has_object = torch.zeros(N, S, S, dtype=torch.bool, device=labels.device)
+    box, corners = labels.new_zeros(N, S, S, 4), labels.new_zeros(N, S, S, 4)
+    cls = torch.zeros(N, S, S, dtype=torch.long, device=labels.device)
+    # one object of every image at a time, by rising area: a larger object overwrites a smaller one's cell
+    area = torch.where(real, (x2 - x1) * (y2 - y1), -1.0)
+    images = torch.arange(N, device=labels.device)
+    for m in area.argsort(dim=1, stable=True).T:  # (N,): each image's next object
+        n, m = images[real[images, m]], m[real[images, m]]
+        r, c = row[n, m], col[n, m]
+        has_object[n, r, c], box[n, r, c] = True, coded[n, m]
+        corners[n, r, c], cls[n, r, c] = labels[n, m, 1:], labels[n, m, 0].long()
+    return has_object, box, corners, cls
 
 
 # From notebooks/09_yolo.ipynb, cell 9
@@ -106,7 +104,7 @@ def yolo_loss(boxes, probs, labels, lambda_coord=5.0, lambda_noobj=0.5):
 
 # From notebooks/09_yolo.ipynb, cell 18
 def yolo_detect(boxes, probs, nms_threshold=0.5, score_threshold=0.01):
-    """Decode YOLO's predictions and suppress per image and class with d2lx.nms.
+    """Decode YOLO's predictions and suppress per image and class with torchvision's batched_nms.
 
     Returns (N, S * S * B, 6) rows [class, score, x1, y1, x2, y2] in [0, 1], class -1 for rows dropped by the
     score threshold or by NMS (the layout of multibox_detection).
@@ -118,8 +116,8 @@ def yolo_detect(boxes, probs, nms_threshold=0.5, score_threshold=0.01):
     scores, labels = scores.reshape(N, -1), labels.reshape(N, -1)
     out = torch.cat((torch.full_like(scores, -1.0)[..., None], scores[..., None], corners), dim=-1)
     image, slot = (scores >= score_threshold).nonzero(as_tuple=True)
-    group = (image * probs.shape[-1] + labels[image, slot]).to(corners.dtype)
-    keep = d2lx.nms(corners[image, slot] + 2 * group[:, None], scores[image, slot], nms_threshold)
+    group = image * probs.shape[-1] + labels[image, slot]
+    keep = torchvision.ops.batched_nms(corners[image, slot], scores[image, slot], group, nms_threshold)
     out[image[keep], slot[keep], 0] = labels[image[keep], slot[keep]].to(out.dtype)
     return out
 

@@ -98,8 +98,7 @@ def test_yolo_targets_put_each_object_in_its_centre_cell(labels, S):
         for m in range(labels.shape[1]):
             if real[n, m]:
                 key = (int(cells[n, m, 1]), int(cells[n, m, 0]))
-                area = round(float((labels[n, m, 3] - labels[n, m, 1]) * (labels[n, m, 4] - labels[n, m, 2]))
-                             * 2**20)  # areas compared to 2^-20 of the image, as documented
+                area = float((labels[n, m, 3] - labels[n, m, 1]) * (labels[n, m, 4] - labels[n, m, 2]))
                 if key not in expected or area >= expected[key][0]:
                     expected[key] = (area, m)
         assert {tuple(c) for c in has_object[n].nonzero().tolist()} == set(expected)
