@@ -133,10 +133,8 @@ def assign_anchors_batch(jaccard, real, iou_threshold=0.5):
     best_iou, best_anchor = jaccard.max(dim=2)  # (B, G)
     waiting = real.clone()
     for _ in range(num_gt):
-        top = torch.where(waiting, best_iou, -2.0).amax(dim=1, keepdim=True)  # (B, 1)
-        tied = waiting & (best_iou == top)
-        gt = torch.where(tied, best_anchor, num_anchors).argmin(dim=1)  # smallest anchor, then gt
-        b = torch.nonzero(top[:, 0] > -1).squeeze(1)  # images with a pair left
+        top, gt = torch.where(waiting, best_iou, -2.0).max(dim=1)  # the largest IoU left
+        b = torch.nonzero(top > -1).squeeze(1)  # the images with a pair left
         g, a = gt[b], best_anchor[b, gt[b]]
         assigned[b, a], waiting[b, g] = g, False
         jaccard[b, :, a] = -1  # the anchor is taken

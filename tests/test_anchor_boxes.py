@@ -329,3 +329,19 @@ def test_named_errors_for_careless_input():
         labels = torch.tensor([[[bad, 0.1, 0.1, 0.5, 0.5]]])
         with pytest.raises(ValueError, match=r"labels\[\.\.\., 0\] must be whole class ids"):
             d2lx.multibox_target(torch.tensor([[0.0, 0.0, 0.5, 0.5]]), labels)
+
+
+@settings(max_examples=400)
+@given(seeds, st.integers(1, 12), st.integers(1, 7), st.integers(1, 3))
+def test_multibox_target_matches_d2l_with_many_tied_ious(seed, num_anchors, num_gt, batch):
+    """Boxes on a coarse grid: many exactly equal IoUs, so the greedy steps meet ties everywhere."""
+    g = torch.Generator().manual_seed(seed)
+
+    def grid_boxes(*shape):
+        corner = torch.randint(0, 3, (*shape, 2), generator=g).float() / 4
+        return torch.cat([corner, corner + torch.randint(1, 3, (*shape, 2), generator=g).float() / 4], dim=-1)
+
+    anchors = grid_boxes(1, num_anchors)
+    labels = torch.cat([torch.randint(0, 3, (batch, num_gt, 1), generator=g).float(), grid_boxes(batch, num_gt)], 2)
+    for ours, ref in zip(d2lx.multibox_target(anchors, labels), d2l.multibox_target(anchors, labels)):
+        _close(ours, ref)
