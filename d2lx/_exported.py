@@ -15,8 +15,8 @@ from d2lx.multiscale_detection import (
     display_anchors, TINYSSD_SIZES, TINYSSD_RATIOS, TINYSSD_FMAPS, tinyssd_anchors,
 )
 from d2lx.detection_dataset import (
-    read_label_csv, read_rgb, read_data_bananas, BananasDataset, load_data_bananas, DetectionFolder,
-    pad_targets, collate_detection, load_data_multi,
+    read_data_bananas, BananasDataset, load_data_bananas, DetectionFolder, pad_targets, collate_detection,
+    load_data_multi,
 )
 from d2lx.ssd import (
     cls_predictor, bbox_predictor, flatten_pred, concat_preds, down_sample_blk, base_net, get_blk,
@@ -42,14 +42,14 @@ __all__ = [
     "box_center_to_corner", "bbox_to_rect", "multibox_prior", "show_bboxes", "box_area", "box_iou",
     "assign_anchor_to_bbox", "offset_boxes", "offset_inverse", "assign_anchors_batch", "multibox_target",
     "nms", "multibox_detection", "display_anchors", "TINYSSD_SIZES", "TINYSSD_RATIOS", "TINYSSD_FMAPS",
-    "tinyssd_anchors", "read_label_csv", "read_rgb", "read_data_bananas", "BananasDataset",
-    "load_data_bananas", "DetectionFolder", "pad_targets", "collate_detection", "load_data_multi",
-    "cls_predictor", "bbox_predictor", "flatten_pred", "concat_preds", "down_sample_blk", "base_net",
-    "get_blk", "blk_forward", "TinySSD", "calc_loss", "cls_eval", "bbox_eval", "resize_batch", "predict_ssd",
-    "evaluate_map", "evaluate_ssd", "train_ssd", "make_trainer", "roi_pool", "roi_align", "rcnn_model",
-    "rcnn_targets", "evaluate_rcnn", "train_detector", "train_rcnn", "yolo_targets", "cell_boxes", "YoloV1",
-    "elementwise_iou", "yolo_loss", "yolo_detect", "train_yolo", "feature_layers", "rgb_mean", "rgb_std",
-    "preprocess", "postprocess", "extract_features", "content_loss", "gram", "style_loss", "tv_loss",
-    "compute_loss", "SynthesizedImage", "train", "read_csv_labels", "copyfile", "reorg_train_valid",
-    "reorg_test", "reorg_cifar10_data", "write_submission", "check_submission",
+    "tinyssd_anchors", "read_data_bananas", "BananasDataset", "load_data_bananas", "DetectionFolder",
+    "pad_targets", "collate_detection", "load_data_multi", "cls_predictor", "bbox_predictor", "flatten_pred",
+    "concat_preds", "down_sample_blk", "base_net", "get_blk", "blk_forward", "TinySSD", "calc_loss",
+    "cls_eval", "bbox_eval", "resize_batch", "predict_ssd", "evaluate_map", "evaluate_ssd", "train_ssd",
+    "make_trainer", "roi_pool", "roi_align", "rcnn_model", "rcnn_targets", "evaluate_rcnn", "train_detector",
+    "train_rcnn", "yolo_targets", "cell_boxes", "YoloV1", "elementwise_iou", "yolo_loss", "yolo_detect",
+    "train_yolo", "feature_layers", "rgb_mean", "rgb_std", "preprocess", "postprocess", "extract_features",
+    "content_loss", "gram", "style_loss", "tv_loss", "compute_loss", "SynthesizedImage", "train",
+    "read_csv_labels", "copyfile", "reorg_train_valid", "reorg_test", "reorg_cifar10_data",
+    "write_submission", "check_submission",
 ]

@@ -10,10 +10,12 @@ Where the cache lives: ``$D2LX_DATA_DIR`` if set, else ``data/cache`` in a sourc
 
 from __future__ import annotations
 
+import csv
 import functools
 import hashlib
 import http.client
 import json
+import math
 import os
 import shutil
 import socket
@@ -42,6 +44,8 @@ __all__ = [
     "UnknownDatasetError",
     "UnsafeArchiveError",
     "cache_dir",
+    "read_label_csv",
+    "read_rgb",
     "register",
     "standin",
     "is_online",
@@ -422,6 +426,58 @@ def read_image(path: str | os.PathLike) -> Image.Image:
             return img.convert("RGB")
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
         raise ValueError(f"image file {path} is corrupt or not an image: {err}") from err
+
+
+def read_rgb(path: str | os.PathLike):
+    """Read an image file as a (3, H, W) uint8 tensor; grey, palette and RGBA images become RGB.
+    A missing or corrupt file raises an error naming it."""
+    import numpy as np
+    import torch
+
+    return torch.from_numpy(np.array(read_image(path))).permute(2, 0, 1).contiguous()
+
+
+LABEL_HEADER = ["img_name", "label", "xmin", "ymin", "xmax", "ymax"]
+
+
+def read_label_csv(fname: str | os.PathLike, image_size: int = 256) -> dict[str, list[list[float]]]:
+    """Read a detection label file (header ``img_name,label,xmin,ymin,xmax,ymax``) into
+    ``{img_name: [[label, xmin, ymin, xmax, ymax], ...]}`` in file order (pixels, corner format).
+
+    Every row is checked, and a bad one raises a ValueError naming the file and the line: a missing
+    column, an image name that is not a plain file name (no folders, no ``..``), a label that is not
+    a whole number >= 0, a coordinate that is not a finite number, xmax <= xmin, ymax <= ymin, or a box
+    outside [0, image_size].
+    """
+    fname = Path(fname)
+    if not fname.is_file():
+        raise FileNotFoundError(f"label file {fname} does not exist")
+    with open(fname, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows or [h.strip() for h in rows[0]] != LABEL_HEADER:
+        raise ValueError(f"{fname}: the header must be {','.join(LABEL_HEADER)}, got {rows[0] if rows else 'nothing'}")
+    objects: dict[str, list[list[float]]] = {}
+    for line, row in enumerate(rows[1:], start=2):
+        where = f"{fname}, line {line}"
+        if len(row) != 6 or not all(cell.strip() for cell in row):
+            raise ValueError(f"{where}: expected 6 columns {','.join(LABEL_HEADER)}, got {row}")
+        name = row[0].strip()
+        if name != PurePosixPath(name).name or name in {".", ".."} or "\\" in name or "\0" in name:
+            raise ValueError(f"{where}: the image name must be a plain file name, got {name!r}")
+        try:
+            label, x1, y1, x2, y2 = (float(cell) for cell in row[1:])
+        except ValueError:
+            raise ValueError(f"{where}: label and coordinates must be numbers, got {row}") from None
+        if not (math.isfinite(label) and label >= 0 and label == int(label)):
+            raise ValueError(f"{where}: the label must be a whole number >= 0, got {row[1]!r}")
+        if not all(math.isfinite(v) for v in (x1, y1, x2, y2)):
+            raise ValueError(f"{where}: coordinates must be finite numbers, got {row[2:]}")
+        if not (x1 < x2 and y1 < y2):
+            raise ValueError(f"{where}: need xmin < xmax and ymin < ymax, got {row[2:]}")
+        if min(x1, y1) < 0 or max(x2, y2) > image_size:
+            raise ValueError(f"{where}: box {row[2:]} lies outside the {image_size}x{image_size} image")
+        objects.setdefault(name, []).append([label, x1, y1, x2, y2])
+    return objects
 
 
 def save_image(image: Image.Image, relative: str) -> Path:

@@ -2,74 +2,33 @@
 # edit the notebook's #@save cells, then run `make export`.
 """The Object Detection Data Set: the functions that notebooks/06_detection_dataset.ipynb marks #@save."""
 
-import csv
 from pathlib import Path
 import torch
 from torchvision import tv_tensors
-from torchvision.transforms import v2
 import d2lx
 
 __all__ = [
-    "read_label_csv", "read_rgb", "read_data_bananas", "BananasDataset", "load_data_bananas",
-    "DetectionFolder", "pad_targets", "collate_detection", "load_data_multi",
+    "read_data_bananas", "BananasDataset", "load_data_bananas", "DetectionFolder", "pad_targets",
+    "collate_detection", "load_data_multi",
 ]
 
 
 # From notebooks/06_detection_dataset.ipynb, cell 6
-def read_label_csv(fname, image_size=256):
-    """Read a detection label file (header `img_name,label,xmin,ymin,xmax,ymax`) into
-    {img_name: [[label, xmin, ymin, xmax, ymax], ...]} in file order (pixels, corner format).
-
-    A row with a missing column, a non-number, xmax <= xmin, ymax <= ymin or a box outside [0, image_size]
-    raises a ValueError naming the file and the line.
-    """
-    fname = Path(fname)
-    if not fname.is_file():
-        raise FileNotFoundError(f"label file {fname} does not exist")
-    with open(fname, newline="") as f:
-        rows = list(csv.reader(f))
-    header = ["img_name", "label", "xmin", "ymin", "xmax", "ymax"]
-    if not rows or [h.strip() for h in rows[0]] != header:
-        raise ValueError(f"{fname}: the header must be {','.join(header)}, got {rows[0] if rows else 'nothing'}")
-    objects = {}
-    for line, row in enumerate(rows[1:], start=2):
-        if len(row) != 6 or not all(cell.strip() for cell in row):
-            raise ValueError(f"{fname}, line {line}: expected 6 columns {','.join(header)}, got {row}")
-        try:
-            label, x1, y1, x2, y2 = (float(cell) for cell in row[1:])
-        except ValueError:
-            raise ValueError(f"{fname}, line {line}: label and coordinates must be numbers, got {row}") from None
-        if not (x1 < x2 and y1 < y2):
-            raise ValueError(f"{fname}, line {line}: need xmin < xmax and ymin < ymax, got {row[2:]}")
-        if min(x1, y1) < 0 or max(x2, y2) > image_size:
-            raise ValueError(f"{fname}, line {line}: box {row[2:]} lies outside the {image_size}x{image_size} image")
-        objects.setdefault(row[0].strip(), []).append([label, x1, y1, x2, y2])
-    return objects
-
-
-# From notebooks/06_detection_dataset.ipynb, cell 7
-def read_rgb(path):
-    """Read an image file as a (3, H, W) uint8 tensor; grey, palette and RGBA images are converted to RGB.
-    A missing or corrupt file raises an error naming it."""
-    return v2.functional.pil_to_tensor(d2lx.data.read_image(path))
-
-
-# From notebooks/06_detection_dataset.ipynb, cell 8
 def read_data_bananas(is_train=True):
     """Read the banana detection set (d2l's read_data_bananas): a list of (3, 256, 256) uint8 images and a
     (N, 1, 5) target tensor of rows [class, xmin, ymin, xmax, ymax], all divided by 256."""
     data_dir = d2lx.data.fetch("banana-detection", quiet=True)
     split = data_dir / ("bananas_train" if is_train else "bananas_val")
     images, targets = [], []
-    for name, rows in read_label_csv(split / "label.csv").items():
+    for name, rows in d2lx.data.read_label_csv(split / "label.csv").items():
         if len(rows) != 1:
             raise ValueError(f"{split / 'label.csv'}: {name} has {len(rows)} rows; the banana set has one per image")
-        images.append(read_rgb(split / "images" / name))
+        images.append(d2lx.data.read_rgb(split / "images" / name))
         targets.append(rows[0])
     return images, torch.tensor(targets).unsqueeze(1) / 256
 
 
-# From notebooks/06_detection_dataset.ipynb, cell 9
+# From notebooks/06_detection_dataset.ipynb, cell 7
 class BananasDataset(torch.utils.data.Dataset):
     """The banana detection set as a Dataset of (float image (3, 256, 256) in 0..255, target (1, 5)), as in d2l."""
 
@@ -84,7 +43,7 @@ class BananasDataset(torch.utils.data.Dataset):
         return len(self.features)
 
 
-# From notebooks/06_detection_dataset.ipynb, cell 10
+# From notebooks/06_detection_dataset.ipynb, cell 8
 def load_data_bananas(batch_size):
     """Data loaders of the banana set's training (shuffled) and validation splits (d2l's load_data_bananas)."""
     train_iter = torch.utils.data.DataLoader(BananasDataset(is_train=True), batch_size, shuffle=True)
@@ -92,7 +51,7 @@ def load_data_bananas(batch_size):
     return train_iter, val_iter
 
 
-# From notebooks/06_detection_dataset.ipynb, cell 19
+# From notebooks/06_detection_dataset.ipynb, cell 17
 class DetectionFolder(torch.utils.data.Dataset):
     """A detection split in the banana layout with any number of objects per image, and masks when the
     folder has `masks/`. Item i: (image tv_tensors.Image (3, H, W) uint8, target {"boxes": BoundingBoxes (K, 4)
@@ -104,7 +63,7 @@ class DetectionFolder(torch.utils.data.Dataset):
         if not (self.folder / "images").is_dir():
             raise FileNotFoundError(f"{self.folder / 'images'} does not exist; expected a split in the banana layout")
         self.names = sorted((p.name for p in (self.folder / "images").glob("*.png")), key=lambda n: (len(n), n))
-        self.objects = read_label_csv(self.folder / "label.csv", image_size)
+        self.objects = d2lx.data.read_label_csv(self.folder / "label.csv", image_size)
         unknown = sorted(set(self.objects) - set(self.names))
         if unknown:
             raise ValueError(f"{self.folder / 'label.csv'} names {len(unknown)} images that are not in images/ "
@@ -115,19 +74,19 @@ class DetectionFolder(torch.utils.data.Dataset):
 
     def __getitem__(self, idx):
         name = self.names[idx]
-        image = tv_tensors.Image(read_rgb(self.folder / "images" / name))
+        image = tv_tensors.Image(d2lx.data.read_rgb(self.folder / "images" / name))
         rows = torch.tensor(self.objects.get(name, []), dtype=torch.float32).reshape(-1, 5)
         target = {"boxes": tv_tensors.BoundingBoxes(rows[:, 1:], format="XYXY", canvas_size=image.shape[-2:]),
                   "labels": rows[:, 0].long()}
         if self.masks and (self.folder / "masks" / name).exists():
-            ids = read_rgb(self.folder / "masks" / name)[0]  # the instance ids, in every channel
+            ids = d2lx.data.read_rgb(self.folder / "masks" / name)[0]  # the instance ids, in every channel
             target["masks"] = tv_tensors.Mask(ids == torch.arange(1, len(rows) + 1)[:, None, None])
         if self.transforms is not None:
             image, target = self.transforms(image, target)
         return image, target
 
 
-# From notebooks/06_detection_dataset.ipynb, cell 20
+# From notebooks/06_detection_dataset.ipynb, cell 18
 def pad_targets(targets, max_objects, size):
     """d2l's target layout for a batch: (B, max_objects, 5) rows [class, xmin, ymin, xmax, ymax], coordinates
     divided by the image size (h, w), and rows padded with -1. More than max_objects objects is an error."""
@@ -142,7 +101,7 @@ def pad_targets(targets, max_objects, size):
     return out
 
 
-# From notebooks/06_detection_dataset.ipynb, cell 21
+# From notebooks/06_detection_dataset.ipynb, cell 19
 def collate_detection(batch, max_objects=6):
     """Batch (image, target) pairs of equal size for single-shot detectors: (images (B, 3, H, W), padded
     targets (B, max_objects, 5)) and the raw targets (for torchvision's detectors and for mAP)."""
@@ -151,7 +110,7 @@ def collate_detection(batch, max_objects=6):
     return images, pad_targets(targets, max_objects, images.shape[-2:]), targets
 
 
-# From notebooks/06_detection_dataset.ipynb, cell 22
+# From notebooks/06_detection_dataset.ipynb, cell 20
 def load_data_multi(batch_size, train=1000, val=200, size=256, max_objects=6, masks=False):
     """Loaders of the multi-object set (d2lx.data.multi_detection), resized to size x size: training with
     augmentation that moves the boxes (and masks) (detection_transform), validation without. Each batch: see

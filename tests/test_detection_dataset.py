@@ -37,6 +37,14 @@ def test_read_data_bananas_matches_d2l(monkeypatch):
     ("0.png,0,1,40,30,40\n", "line 2: need xmin < xmax and ymin < ymax"),
     ("0.png,0,-1,2,30,40\n", "line 2: box .* lies outside the 256x256 image"),
     ("0.png,0,1,2,30,257\n", "line 2: box .* lies outside the 256x256 image"),
+    ("../../../../outside.png,0,1,2,30,40\n", "line 2: the image name must be a plain file name"),
+    ("images/0.png,0,1,2,30,40\n", "line 2: the image name must be a plain file name"),
+    ("..,0,1,2,30,40\n", "line 2: the image name must be a plain file name"),
+    ("0.png,nan,1,2,30,40\n", "line 2: the label must be a whole number >= 0"),
+    ("0.png,inf,1,2,30,40\n", "line 2: the label must be a whole number >= 0"),
+    ("0.png,1.5,1,2,30,40\n", "line 2: the label must be a whole number >= 0"),
+    ("0.png,-1,1,2,30,40\n", "line 2: the label must be a whole number >= 0"),
+    ("0.png,0,1,2,nan,40\n", "line 2: coordinates must be finite numbers"),
 ])
 def test_read_label_csv_names_file_and_line(tmp_path, row, message):
     path = tmp_path / "label.csv"
