@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 __all__ = [
-    "check_boxes", "float_boxes", "finite_boxes", "paired_boxes", "positive_values", "image_size",
+    "check_boxes", "float_boxes", "finite_boxes", "paired_boxes", "positive_values", "image_size", "image_grid",
     "iou_threshold", "anchors", "labels", "nms_inputs", "offsets", "detection_inputs",
 ]
 
@@ -87,6 +87,28 @@ def image_size(data: torch.Tensor, name: str = "data") -> tuple[int, int]:
     if data.ndim < 2 or 0 in data.shape[-2:]:
         raise ValueError(f"{name} must have shape (..., H, W) with H, W > 0, got {tuple(data.shape)}")
     return int(data.shape[-2]), int(data.shape[-1])
+
+
+def image_grid(img, num_rows, num_cols, num_images) -> int:
+    """An image (PIL, (H, W, C) array or (C, H, W) tensor with 1 or 3 channels) and a grid of at least one
+    cell; returns num_images (default: the whole grid), which must fit in the grid."""
+    from torchvision.transforms import v2
+
+    try:
+        shape = tuple(v2.functional.to_image(img).shape)
+    except TypeError:
+        raise TypeError(f"img must be a PIL image, an (H, W, C) array or a (C, H, W) tensor, "
+                        f"got {type(img).__name__}") from None
+    if len(shape) != 3 or shape[0] not in (1, 3) or min(shape[1:]) < 1:
+        raise ValueError(f"img must be an image with 1 or 3 channels, (C, H, W), got shape {shape}")
+    if not (isinstance(num_rows, int) and isinstance(num_cols, int) and num_rows >= 1 and num_cols >= 1):
+        raise ValueError(f"num_rows and num_cols must be positive ints, got {num_rows!r} and {num_cols!r}")
+    grid = num_rows * num_cols
+    num_images = grid if num_images is None else num_images
+    if not 1 <= num_images <= grid:
+        raise ValueError(f"num_images must be between 1 and the {num_rows}x{num_cols} grid's {grid}, "
+                         f"got {num_images}")
+    return num_images
 
 
 def iou_threshold(value, name: str = "iou_threshold") -> float:

@@ -44,6 +44,7 @@ __all__ = [
     "UnknownDatasetError",
     "UnsafeArchiveError",
     "cache_dir",
+    "first_per_class",
     "read_label_csv",
     "read_rgb",
     "register",
@@ -548,18 +549,39 @@ def image_folder(root: str | os.PathLike, transform: Callable | None = None):
     return ImageFolder(root, transform=transform, loader=read_image)
 
 
-def cifar10(train: bool = True, transform: Callable | None = None, quiet: bool = False):
+def cifar10(train: bool = True, transform: Callable | None = None, quiet: bool = False,
+            per_class: int | None = None):
     """CIFAR-10 as ``torchvision.datasets.CIFAR10``: the real one (downloaded once, md5-checked) when online or
-    cached, else the offline stand-in in the same pickled-batch format. ``train`` picks the split."""
+    cached, else the offline stand-in in the same pickled-batch format. ``train`` picks the split.
+
+    per_class: keep only the first ``per_class`` images of each class, in file order (a ``Subset``).
+    """
     from torchvision.datasets import CIFAR10
 
     path, _, real = _fetch("cifar10", quiet)
     cls = CIFAR10 if real else _cifar10_standin_class()
     try:
-        return cls(root=str(path.parent), train=train, transform=transform, download=False)
+        dataset = cls(root=str(path.parent), train=train, transform=transform, download=False)
     except RuntimeError as err:  # torchvision's md5 check of the extracted batches failed
         raise ChecksumError(f"{path}: a CIFAR-10 batch file is missing or corrupt ({err}); delete {path} and "
                             "run again to extract it afresh") from err
+    return dataset if per_class is None else first_per_class(dataset, per_class)
+
+
+def first_per_class(dataset, per_class: int):
+    """A ``torch.utils.data.Subset`` of the first ``per_class`` items of each class of ``dataset`` (which has
+    ``targets``), in their order."""
+    import torch
+
+    if not isinstance(per_class, int) or per_class < 1:
+        raise ValueError(f"per_class must be a positive int, got {per_class!r}")
+    seen: dict[int, int] = {}
+    keep = []
+    for index, target in enumerate(int(t) for t in dataset.targets):
+        seen[target] = seen.get(target, 0) + 1
+        if seen[target] <= per_class:
+            keep.append(index)
+    return torch.utils.data.Subset(dataset, keep)
 
 
 def _check_standin_files(folder: Path) -> dict:

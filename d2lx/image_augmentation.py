@@ -20,26 +20,13 @@ def apply(img, aug, num_rows=2, num_cols=4, scale=1.5, num_images=None):
 
     img: a PIL image, an (H, W, C) uint8 array or a (C, H, W) tensor. Returns the augmented copies.
     """
-    try:
-        shape = tuple(v2.functional.to_image(img).shape)
-    except TypeError:
-        raise TypeError(f"img must be a PIL image, an (H, W, C) array or a (C, H, W) tensor, "
-                        f"got {type(img).__name__}") from None
-    if len(shape) != 3 or shape[0] not in (1, 3) or min(shape[1:]) < 1:
-        raise ValueError(f"img must be an image with 1 or 3 channels, (C, H, W), got shape {shape}")
-    if not (isinstance(num_rows, int) and isinstance(num_cols, int) and num_rows >= 1 and num_cols >= 1):
-        raise ValueError(f"num_rows and num_cols must be positive ints, got {num_rows!r} and {num_cols!r}")
-    grid = num_rows * num_cols
-    num_images = grid if num_images is None else num_images
-    if not 1 <= num_images <= grid:
-        raise ValueError(f"num_images must be between 1 and the {num_rows}x{num_cols} grid's {grid}, "
-                         f"got {num_images}")
+    num_images = d2lx.checks.image_grid(img, num_rows, num_cols, num_images)
     images = [aug(img) for _ in range(num_images)]
     d2lx.show_images(images, num_rows, num_cols, scale=scale)
     return images
 
 
-# From notebooks/01_image_augmentation.ipynb, cell 35
+# From notebooks/01_image_augmentation.ipynb, cell 34
 def detection_transform(size=(256, 256), train=True):
     """A transforms.v2 pipeline for detection samples whose boxes follow the image.
 
@@ -55,23 +42,17 @@ def detection_transform(size=(256, 256), train=True):
     return v2.Compose(steps)
 
 
-# From notebooks/01_image_augmentation.ipynb, cell 41
+# From notebooks/01_image_augmentation.ipynb, cell 40
 def load_cifar10(is_train, augs, batch_size, per_class=None):
     """A DataLoader over CIFAR-10 (the offline stand-in without network), shuffled for training.
 
     per_class: keep only the first `per_class` images of each class (all when None).
     """
-    dataset = d2lx.data.cifar10(train=is_train, transform=augs, quiet=not is_train)
-    if per_class is not None:
-        targets = torch.as_tensor(dataset.targets)
-        order = torch.argsort(targets, stable=True)  # class by class, in file order within a class
-        first = torch.searchsorted(targets[order], targets[order])  # where each one's class starts
-        rank = torch.arange(len(targets)) - first
-        dataset = torch.utils.data.Subset(dataset, order[rank < per_class].sort().values.tolist())
+    dataset = d2lx.data.cifar10(train=is_train, transform=augs, quiet=not is_train, per_class=per_class)
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=is_train)
 
 
-# From notebooks/01_image_augmentation.ipynb, cell 46
+# From notebooks/01_image_augmentation.ipynb, cell 45
 class Residual(nn.Module):
     """The residual block of ResNet: two 3x3 convolutions and a shortcut (1x1 conv when shapes change)."""
 
@@ -88,7 +69,7 @@ class Residual(nn.Module):
         return torch.relu(Y + (self.conv3(X) if self.conv3 is not None else X))
 
 
-# From notebooks/01_image_augmentation.ipynb, cell 47
+# From notebooks/01_image_augmentation.ipynb, cell 46
 def resnet18(num_classes, in_channels=1):
     """d2l's ResNet-18 for small images (d2l.resnet18), with explicit channel counts instead of lazy layers."""
 
@@ -112,7 +93,7 @@ def resnet18(num_classes, in_channels=1):
     return net
 
 
-# From notebooks/01_image_augmentation.ipynb, cell 50
+# From notebooks/01_image_augmentation.ipynb, cell 49
 def evaluate_accuracy_gpu(net, data_iter, device=None):
     """The fraction of examples in `data_iter` that `net` classifies correctly (d2l's evaluate_accuracy_gpu)."""
     if isinstance(net, nn.Module):
@@ -131,7 +112,7 @@ def evaluate_accuracy_gpu(net, data_iter, device=None):
     return correct / total
 
 
-# From notebooks/01_image_augmentation.ipynb, cell 51
+# From notebooks/01_image_augmentation.ipynb, cell 50
 def train_batch_ch13(net, X, y, loss, trainer, devices):
     """Train `net` on one minibatch; return (the summed loss, the number of correct predictions).
 
@@ -149,7 +130,7 @@ def train_batch_ch13(net, X, y, loss, trainer, devices):
     return loss_sum, int((pred.argmax(dim=1) == y).sum())
 
 
-# From notebooks/01_image_augmentation.ipynb, cell 52
+# From notebooks/01_image_augmentation.ipynb, cell 51
 def train_ch13(net, train_iter, test_iter, loss, trainer, num_epochs, devices=None, scheduler=None, desc="train"):
     """Train `net` for `num_epochs` (d2l's train_ch13), with a progress bar and live curves.
 

@@ -319,3 +319,14 @@ def test_md5_is_a_recorded_hash(http_server, data_dir, registry):
     data.register("c-bad", base + "c.bin", md5="0" * 32)
     with pytest.raises(data.ChecksumError, match="md5"):
         data.download("c-bad")
+
+
+def test_first_per_class_keeps_file_order_and_checks_its_argument():
+    class Toy:
+        targets = [2, 0, 2, 1, 0, 2, 0]
+
+    assert data.first_per_class(Toy(), 2).indices == [0, 1, 2, 3, 4]
+    assert data.first_per_class(Toy(), 1).indices == [0, 1, 3]
+    for bad in (0, -1, 1.5, None):
+        with pytest.raises(ValueError, match="per_class must be a positive int"):
+            data.first_per_class(Toy(), bad)
