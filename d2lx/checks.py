@@ -10,8 +10,9 @@ from __future__ import annotations
 import torch
 
 __all__ = [
-    "check_boxes", "float_boxes", "finite_boxes", "paired_boxes", "positive_values", "image_size", "image_grid",
-    "iou_threshold", "anchors", "labels", "nms_inputs", "offsets", "detection_inputs",
+    "check_boxes", "float_boxes", "finite_boxes", "paired_boxes", "positive_values", "image_size",
+    "image_grid", "rgb_image", "image_shape", "iou_threshold", "anchors", "labels", "nms_inputs",
+    "offsets", "detection_inputs",
 ]
 
 
@@ -109,6 +110,29 @@ def image_grid(img, num_rows, num_cols, num_images) -> int:
         raise ValueError(f"num_images must be between 1 and the {num_rows}x{num_cols} grid's {grid}, "
                          f"got {num_images}")
     return num_images
+
+
+def rgb_image(img, name: str = "img", min_side: int = 16) -> torch.Tensor:
+    """A photo as a (3, H, W) tensor: a PIL image of any mode, or a (C, H, W) tensor with 1, 3 or 4 channels
+    (grey becomes RGB, alpha is dropped), at least min_side pixels on each side."""
+    from torchvision.transforms import v2
+
+    if hasattr(img, "convert"):  # PIL: grey, palette and RGBA all become RGB
+        img = img.convert("RGB")
+    x = v2.functional.to_image(img)
+    if x.ndim != 3 or x.shape[0] not in (1, 3, 4):
+        raise ValueError(f"{name} must be an image with 1, 3 or 4 channels, (C, H, W), got shape {tuple(x.shape)}")
+    x = x.expand(3, -1, -1) if x.shape[0] == 1 else x[:3]
+    if min(x.shape[1:]) < min_side:
+        raise ValueError(f"{name} is {x.shape[2]}x{x.shape[1]} pixels: too small (at least {min_side}x{min_side})")
+    return x
+
+
+def image_shape(shape, name: str = "image_shape", min_side: int = 32) -> tuple[int, int]:
+    """(h, w), both at least min_side."""
+    if len(shape) != 2 or min(shape) < min_side:
+        raise ValueError(f"{name} must be (h, w) with both at least {min_side}, got {tuple(shape)}")
+    return int(shape[0]), int(shape[1])
 
 
 def iou_threshold(value, name: str = "iou_threshold") -> float:

@@ -39,16 +39,7 @@ def preprocess(img, image_shape, mean=rgb_mean, std=rgb_std):
 
     img: a PIL image (any mode) or a (C, H, W) tensor with 1, 3 or 4 channels, at least 16x16 pixels.
     """
-    if hasattr(img, "convert"):  # PIL: grey, palette and RGBA all become RGB
-        img = img.convert("RGB")
-    x = v2.functional.to_image(img)
-    if x.ndim != 3 or x.shape[0] not in (1, 3, 4):
-        raise ValueError(f"img must be an image with 1, 3 or 4 channels, (C, H, W), got shape {tuple(x.shape)}")
-    x = x.expand(3, -1, -1) if x.shape[0] == 1 else x[:3]  # grey -> RGB; RGBA -> RGB (alpha dropped)
-    if min(x.shape[1:]) < 16:
-        raise ValueError(f"img is {x.shape[2]}x{x.shape[1]} pixels: too small to carry a style (at least 16x16)")
-    if len(image_shape) != 2 or min(image_shape) < 32:
-        raise ValueError(f"image_shape must be (h, w) with both at least 32, got {tuple(image_shape)}")
+    x, image_shape = d2lx.checks.rgb_image(img), d2lx.checks.image_shape(image_shape)
     steps = v2.Compose([v2.Resize(tuple(image_shape), antialias=True), v2.ToDtype(torch.float32, scale=True),
                         v2.Normalize(mean.tolist(), std.tolist())])
     return steps(x).unsqueeze(0)
@@ -104,10 +95,7 @@ def tv_loss(Y_hat):
 
 # From notebooks/10_neural_style.ipynb, cell 24
 def compute_loss(X, contents_Y_hat, styles_Y_hat, contents_Y, styles_Y_gram, weights=(1.0, 1e4, 10.0)):
-    """The weighted content, style and TV losses (lists for the first two) and their sum.
-
-    weights: (content, style, TV), the book's (1, 1e4, 10) by default.
-    """
+    """The content, style and TV losses weighted by `weights` (lists for the first two), and their sum."""
     content_weight, style_weight, tv_weight = weights
     contents_l = [content_loss(Y_hat, Y) * content_weight for Y_hat, Y in zip(contents_Y_hat, contents_Y)]
     styles_l = [style_loss(Y_hat, Y) * style_weight for Y_hat, Y in zip(styles_Y_hat, styles_Y_gram)]
@@ -131,12 +119,9 @@ class SynthesizedImage(nn.Module):
 def train(X, contents_Y, styles_Y, device, lr, num_epochs, lr_decay_epoch=50, *, net, content_layers,
           style_layers, weights=(1.0, 1e4, 10.0), optimizer="adam", mean=rgb_mean, std=rgb_std, show_every=10,
           desc="style"):
-    """Optimise an image that starts as X (1, 3, h, w) (d2l's train, with the network and settings passed in).
-
-    optimizer: "adam" (d2l: StepLR(lr_decay_epoch, 0.8)) or "lbfgs" (one L-BFGS iteration per epoch).
-    Returns (the image, history) where history[name] lists every evaluation's "seconds", "content", "style"
-    and "tv" loss (weighted).
-    """
+    """Optimise an image that starts as X (1, 3, h, w) (d2l's train); optimizer "adam" (with d2l's
+    StepLR(lr_decay_epoch, 0.8)) or "lbfgs". Returns (the image, history of "seconds" and the weighted
+    "content", "style" and "tv" losses)."""
     if optimizer not in ("adam", "lbfgs"):
         raise ValueError(f"optimizer must be 'adam' or 'lbfgs', got {optimizer!r}")
     gen_img = SynthesizedImage(X.shape).to(device)
