@@ -11,7 +11,8 @@ import torch
 
 __all__ = [
     "check_boxes", "float_boxes", "finite_boxes", "paired_boxes", "positive_values", "image_size",
-    "image_grid", "rgb_image", "image_shape", "iou_threshold", "anchors", "labels", "nms_inputs",
+    "image_grid", "rgb_image", "image_shape", "existing_file", "folder_name",
+    "id_label_rows", "submission_rows", "iou_threshold", "anchors", "labels", "nms_inputs",
     "offsets", "detection_inputs",
 ]
 
@@ -133,6 +134,62 @@ def image_shape(shape, name: str = "image_shape", min_side: int = 32) -> tuple[i
     if len(shape) != 2 or min(shape) < min_side:
         raise ValueError(f"{name} must be (h, w) with both at least {min_side}, got {tuple(shape)}")
     return int(shape[0]), int(shape[1])
+
+
+def existing_file(fname, what: str = "file"):
+    """``fname`` as a Path, which must be an existing file."""
+    from pathlib import Path
+
+    fname = Path(fname)
+    if not fname.is_file():
+        raise FileNotFoundError(f"{what} {fname} does not exist")
+    return fname
+
+
+def folder_name(label: str, where: str) -> str:
+    """A label that can name a folder: not empty, at most 100 characters, no path separator or NUL."""
+    if (not label or label in {".", ".."} or len(label) > 100
+            or any(c in label for c in "/\\\0") or not label.isprintable()):
+        shown = label if len(label) <= 40 else label[:40] + "..."
+        raise ValueError(f"{where}: label {shown!r} cannot be a folder name (at most 100 printable characters, "
+                         "no / or \\)")
+    return label
+
+
+def id_label_rows(lines: list[list[str]], fname, classes=None) -> None:
+    """The rows of a Kaggle label file, header first: two columns, unique ids, labels that can name folders
+    (and are in ``classes`` when given). Errors name the file and the line."""
+    if not lines:
+        raise ValueError(f"{fname} is empty; expected a header line such as 'id,label'")
+    seen = set()
+    for line, row in enumerate(lines[1:], start=2):
+        where = f"{fname}, line {line}"
+        if len(row) != 2 or not row[0].strip() or not row[1].strip():
+            raise ValueError(f"{where}: expected two columns 'id,label', got {row}")
+        name, label = row[0].strip(), folder_name(row[1].strip(), where)
+        if name in seen:
+            raise ValueError(f"{where}: id {name!r} appears twice")
+        if classes is not None and label not in classes:
+            raise ValueError(f"{where}: unknown label {label!r}; expected one of {sorted(classes)}")
+        seen.add(name)
+
+
+def submission_rows(ids, labels) -> tuple[list[str], list[str]]:
+    """ids and labels as lists of strings (tensors and numbers by value), of one length, ids unique."""
+    def plain(x):
+        return str(x.item() if hasattr(x, "item") else x)
+
+    ids, labels = [plain(i) for i in ids], [plain(label) for label in labels]
+    if len(ids) != len(labels):
+        raise ValueError(f"ids and labels must have the same length, got {len(ids)} and {len(labels)}")
+    if len(set(ids)) != len(ids):
+        seen, twice = set(), []
+        for i in ids:
+            if i in seen and i not in twice:
+                twice.append(i)
+            seen.add(i)
+        raise ValueError(f"{len(twice)} ids appear more than once (first: {twice[:5]})")
+    return ids, labels
 
 
 def iou_threshold(value, name: str = "iou_threshold") -> float:

@@ -45,8 +45,10 @@ __all__ = [
     "UnsafeArchiveError",
     "cache_dir",
     "first_per_class",
+    "link_or_copy",
     "read_label_csv",
     "read_rgb",
+    "write_text_atomically",
     "register",
     "standin",
     "is_online",
@@ -479,6 +481,52 @@ def read_label_csv(fname: str | os.PathLike, image_size: int = 256) -> dict[str,
             raise ValueError(f"{where}: box {row[2:]} lies outside the {image_size}x{image_size} image")
         objects.setdefault(name, []).append([label, x1, y1, x2, y2])
     return objects
+
+
+def link_or_copy(filename: str | os.PathLike, target_dir: str | os.PathLike) -> Path:
+    """Put ``filename`` into ``target_dir`` (created if needed) as a hard link, or a copy where linking fails.
+
+    Atomic: the link or copy is made under a temporary name and renamed. A target that already is the same
+    file (or an identical copy, by size and time stamp) is left alone. Returns the target path.
+    """
+    filename, target_dir = Path(filename), Path(target_dir)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / filename.name
+    if target.exists():
+        source, existing = filename.stat(), target.stat()
+        if os.path.samestat(source, existing) or (
+                (existing.st_size, existing.st_mtime_ns) == (source.st_size, source.st_mtime_ns)):
+            return target
+    tmp = target_dir / f".{filename.name}.partial"
+    tmp.unlink(missing_ok=True)  # left by an interrupted run
+    try:
+        os.link(filename, tmp)
+    except OSError:  # another file system, or links not allowed: copy (with the time stamps)
+        shutil.copy2(filename, tmp)
+    os.replace(tmp, target)
+    return target
+
+
+def write_text_atomically(fname: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``fname`` through a temporary file in the same folder and a rename; return the path.
+
+    The folder must exist and be writable (else an error saying so); an interrupted write leaves no file.
+    """
+    fname = Path(fname)
+    if not fname.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {fname}: the folder {fname.parent} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=fname.parent, prefix=f".{fname.name}.", suffix=".partial")
+    except OSError as err:
+        raise PermissionError(f"cannot write {fname}: the folder {fname.parent} is not writable "
+                              f"({err.strerror})") from err
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            f.write(text)
+        os.replace(tmp, fname)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return fname
 
 
 def save_image(image: Image.Image, relative: str) -> Path:

@@ -8,8 +8,8 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from pathlib import Path
+import d2lx
 
 __all__ = [
     "read_csv_labels", "copyfile", "reorg_train_valid", "reorg_test", "reorg_cifar10_data",
@@ -30,51 +30,17 @@ def read_csv_labels(fname, classes=None):
 
     classes: if given, every label must be one of them. Errors name the file and the line.
     """
-    fname = Path(fname)
-    if not fname.is_file():
-        raise FileNotFoundError(f"label file {fname} does not exist")
-    with open(fname, newline="") as f:
-        rows = list(csv.reader(f))
-    if not rows:
-        raise ValueError(f"{fname} is empty; expected a header line such as 'id,label'")
-    labels = {}
-    for line, row in enumerate(rows[1:], start=2):
-        if len(row) != 2 or not row[0].strip() or not row[1].strip():
-            raise ValueError(f"{fname}, line {line}: expected two columns 'id,label', got {row}")
-        name, label = row[0].strip(), row[1].strip()
-        if name in labels:
-            raise ValueError(f"{fname}, line {line}: id {name!r} appears twice")
-        if label in {".", ".."} or "/" in label or "\\" in label:
-            raise ValueError(f"{fname}, line {line}: label {label!r} cannot be a folder name")
-        if classes is not None and label not in classes:
-            raise ValueError(f"{fname}, line {line}: unknown label {label!r}; expected one of {sorted(classes)}")
-        labels[name] = label
-    return labels
+    with open(d2lx.checks.existing_file(fname, "label file"), newline="") as f:
+        lines = list(csv.reader(f))
+    d2lx.checks.id_label_rows(lines, fname, classes)  # two columns, unique ids, labels that name folders
+    return {name.strip(): label.strip() for name, label in lines[1:]}
 
 
 # From notebooks/11_kaggle_cifar10.ipynb, cell 13
 def copyfile(filename, target_dir):
-    """Put `filename` into `target_dir` (created if needed) as a hard link, or a copy where linking fails.
-
-    Atomic: the link or copy is made under a temporary name and renamed. A target that already is the same
-    file (or an identical copy) is left alone. Returns the target path.
-    """
-    filename, target_dir = Path(filename), Path(target_dir)
-    target_dir.mkdir(parents=True, exist_ok=True)
-    target = target_dir / filename.name
-    if target.exists():
-        source, existing = filename.stat(), target.stat()
-        if os.path.samestat(source, existing) or (
-                (existing.st_size, existing.st_mtime_ns) == (source.st_size, source.st_mtime_ns)):
-            return target
-    tmp = target_dir / f".{filename.name}.partial"
-    tmp.unlink(missing_ok=True)  # left by an interrupted run
-    try:
-        os.link(filename, tmp)
-    except OSError:  # another file system, or links not allowed: copy (with the time stamps)
-        shutil.copy2(filename, tmp)
-    os.replace(tmp, target)
-    return target
+    """Put `filename` into `target_dir` as a hard link, or a copy where linking fails, atomically (the
+    link or copy is made under a temporary name and renamed). Returns the target path."""
+    return d2lx.data.link_or_copy(filename, target_dir)
 
 
 # From notebooks/11_kaggle_cifar10.ipynb, cell 14
@@ -144,40 +110,18 @@ def reorg_cifar10_data(data_dir, valid_ratio):
 # From notebooks/11_kaggle_cifar10.ipynb, cell 32
 def write_submission(ids, labels, fname="submission.csv"):
     """Write Kaggle's `id,label` CSV for the test images, sorted by numeric id, atomically; return its path."""
-    ids, labels = [str(i) for i in ids], [str(label) for label in labels]
-    if len(ids) != len(labels):
-        raise ValueError(f"ids and labels must have the same length, got {len(ids)} and {len(labels)}")
-    if len(set(ids)) != len(ids):
-        twice = [i for i, n in collections.Counter(ids).items() if n > 1]
-        raise ValueError(f"{len(twice)} ids appear more than once (first: {twice[:5]})")
-    fname = Path(fname)
-    folder = fname.parent
-    if not folder.is_dir():
-        raise FileNotFoundError(f"cannot write {fname}: the folder {folder} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{fname.name}.", suffix=".partial")
-    except OSError as err:
-        raise PermissionError(f"cannot write {fname}: the folder {folder} is not writable ({err.strerror})") from err
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            writer = csv.writer(f, lineterminator="\n")
-            writer.writerow(["id", "label"])
-            writer.writerows(sorted(zip(ids, labels), key=lambda row: _natural_key(row[0])))
-        os.replace(tmp, fname)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return fname
+    ids, labels = d2lx.checks.submission_rows(ids, labels)  # strings of one length, each id once
+    rows = sorted(zip(ids, labels), key=lambda row: _natural_key(row[0]))
+    text = "id,label\n" + "".join(f"{i},{label}\n" for i, label in rows)
+    return d2lx.data.write_text_atomically(fname, text)
 
 
-# From notebooks/11_kaggle_cifar10.ipynb, cell 33
+# From notebooks/11_kaggle_cifar10.ipynb, cell 34
 def check_submission(fname, sample_fname, classes):
     """Check a submission against Kaggle's sampleSubmission.csv: the same header, every sample id exactly once
     and no other, every label one of `classes`. Returns the number of rows; raises ValueError naming the problem.
     """
-    fname, sample_fname = Path(fname), Path(sample_fname)
-    for path in (fname, sample_fname):
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} does not exist")
+    fname, sample_fname = d2lx.checks.existing_file(fname), d2lx.checks.existing_file(sample_fname)
     with open(fname, newline="") as f, open(sample_fname, newline="") as g:
         header, expected_header = next(csv.reader(f), None), next(csv.reader(g), None)
     if header != expected_header:

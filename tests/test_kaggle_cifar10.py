@@ -4,6 +4,7 @@ validator. The reference is the d2l package's own reorganisation, run on a copy 
 import csv
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,8 @@ def test_read_csv_labels_matches_d2l(tmp_path_factory, labels):
     ("id,label\n1,\n", "line 2: expected two columns"),
     ("id,label\n1,cat\n1,dog\n", "line 3: id '1' appears twice"),
     ("id,label\n1,../../etc\n", "cannot be a folder name"),
+    ("id,label\n1,c\0t\n", "line 2: label .* cannot be a folder name"),
+    ("id,label\n1," + "x" * 200 + "\n", "line 2: label .* cannot be a folder name"),
     ("", "is empty"),
 ])
 def test_read_csv_labels_names_the_bad_line(tmp_path, content, message):
@@ -93,7 +96,7 @@ def test_copyfile_falls_back_to_a_copy(tmp_path, monkeypatch):
     def no_links(*args):
         raise OSError(18, "Invalid cross-device link")
 
-    monkeypatch.setattr(kaggle.os, "link", no_links)
+    monkeypatch.setattr(os, "link", no_links)
     target = d2lx.copyfile(source, tmp_path / "other-disk")
     assert target.read_bytes() == b"pixels" and not os.path.samefile(source, target)
     assert d2lx.copyfile(source, tmp_path / "other-disk") == target  # an identical copy is left alone
@@ -253,10 +256,17 @@ def test_write_submission_bad_input(tmp_path, monkeypatch):
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(kaggle.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(tempfile, "mkstemp", denied)
     with pytest.raises(PermissionError, match="folder .* is not writable"):
         d2lx.write_submission(["1"], ["cat"], tmp_path / "s.csv")
     assert not (tmp_path / "s.csv").exists()
+
+
+def test_write_submission_takes_tensors_by_value(tmp_path):
+    import torch
+
+    out = d2lx.write_submission(torch.tensor([2, 1]), ["dog", "cat"], tmp_path / "s.csv")
+    assert out.read_text() == "id,label\n1,cat\n2,dog\n"
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
