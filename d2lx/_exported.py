@@ -2,54 +2,38 @@
 """Every name the notebooks export, in chapter order; d2lx/__init__.py re-exports them."""
 
 from d2lx.image_augmentation import (
-    apply, detection_transform, load_cifar10, Residual, resnet18, evaluate_accuracy_gpu, train_batch_ch13,
-    train_ch13,
+    detection_transform, load_cifar10, resnet18, evaluate_accuracy_gpu, train_batch_ch13, train_ch13,
 )
 from d2lx.fine_tuning import (replace_head, reinitialise)
 from d2lx.bounding_boxes import (box_corner_to_center, box_center_to_corner, bbox_to_rect)
 from d2lx.anchor_boxes import (
-    multibox_prior, show_bboxes, box_area, box_iou, assign_anchor_to_bbox, offset_boxes, offset_inverse,
-    assign_anchors_batch, multibox_target, nms, multibox_detection,
+    multibox_prior, show_bboxes, box_iou, assign_anchor_to_bbox, offset_boxes, offset_inverse,
+    multibox_target, nms, multibox_detection,
 )
-from d2lx.multiscale_detection import (
-    display_anchors, TINYSSD_SIZES, TINYSSD_RATIOS, TINYSSD_FMAPS, tinyssd_anchors,
-)
+from d2lx.multiscale_detection import (TINYSSD_SIZES, TINYSSD_RATIOS, TINYSSD_FMAPS, tinyssd_anchors)
 from d2lx.detection_dataset import (
     read_data_bananas, BananasDataset, load_data_bananas, DetectionFolder, pad_targets, collate_detection,
     load_data_multi,
 )
 from d2lx.ssd import (
-    cls_predictor, bbox_predictor, flatten_pred, concat_preds, down_sample_blk, base_net, get_blk,
-    blk_forward, TinySSD, calc_loss, cls_eval, bbox_eval, resize_batch, predict_ssd, evaluate_map,
-    evaluate_ssd, train_ssd, make_trainer,
+    down_sample_blk, base_net, TinySSD, calc_loss, cls_eval, bbox_eval, predict_ssd, evaluate_map, train_ssd,
+    make_trainer,
 )
-from d2lx.rcnn import (
-    roi_pool, roi_align, rcnn_model, rcnn_targets, evaluate_rcnn, train_detector, train_rcnn,
-)
-from d2lx.yolo import (yolo_targets, cell_boxes, YoloV1, elementwise_iou, yolo_loss, yolo_detect, train_yolo)
-from d2lx.neural_style import (
-    feature_layers, rgb_mean, rgb_std, preprocess, postprocess, extract_features, content_loss, gram,
-    style_loss, tv_loss, compute_loss, SynthesizedImage, train,
-)
+from d2lx.rcnn import (roi_pool, roi_align, rcnn_model, rcnn_targets, evaluate_rcnn, train_detector)
+from d2lx.yolo import (yolo_targets, cell_boxes, YoloV1, yolo_loss, yolo_detect)
 from d2lx.kaggle_cifar10 import (
-    read_csv_labels, copyfile, reorg_train_valid, reorg_test, reorg_cifar10_data, write_submission,
-    check_submission,
+    read_csv_labels, reorg_train_valid, reorg_test, reorg_cifar10_data, write_submission, check_submission,
 )
 
 __all__ = [
-    "apply", "detection_transform", "load_cifar10", "Residual", "resnet18", "evaluate_accuracy_gpu",
-    "train_batch_ch13", "train_ch13", "replace_head", "reinitialise", "box_corner_to_center",
-    "box_center_to_corner", "bbox_to_rect", "multibox_prior", "show_bboxes", "box_area", "box_iou",
-    "assign_anchor_to_bbox", "offset_boxes", "offset_inverse", "assign_anchors_batch", "multibox_target",
-    "nms", "multibox_detection", "display_anchors", "TINYSSD_SIZES", "TINYSSD_RATIOS", "TINYSSD_FMAPS",
-    "tinyssd_anchors", "read_data_bananas", "BananasDataset", "load_data_bananas", "DetectionFolder",
-    "pad_targets", "collate_detection", "load_data_multi", "cls_predictor", "bbox_predictor", "flatten_pred",
-    "concat_preds", "down_sample_blk", "base_net", "get_blk", "blk_forward", "TinySSD", "calc_loss",
-    "cls_eval", "bbox_eval", "resize_batch", "predict_ssd", "evaluate_map", "evaluate_ssd", "train_ssd",
+    "detection_transform", "load_cifar10", "resnet18", "evaluate_accuracy_gpu", "train_batch_ch13",
+    "train_ch13", "replace_head", "reinitialise", "box_corner_to_center", "box_center_to_corner",
+    "bbox_to_rect", "multibox_prior", "show_bboxes", "box_iou", "assign_anchor_to_bbox", "offset_boxes",
+    "offset_inverse", "multibox_target", "nms", "multibox_detection", "TINYSSD_SIZES", "TINYSSD_RATIOS",
+    "TINYSSD_FMAPS", "tinyssd_anchors", "read_data_bananas", "BananasDataset", "load_data_bananas",
+    "DetectionFolder", "pad_targets", "collate_detection", "load_data_multi", "down_sample_blk", "base_net",
+    "TinySSD", "calc_loss", "cls_eval", "bbox_eval", "predict_ssd", "evaluate_map", "train_ssd",
     "make_trainer", "roi_pool", "roi_align", "rcnn_model", "rcnn_targets", "evaluate_rcnn", "train_detector",
-    "train_rcnn", "yolo_targets", "cell_boxes", "YoloV1", "elementwise_iou", "yolo_loss", "yolo_detect",
-    "train_yolo", "feature_layers", "rgb_mean", "rgb_std", "preprocess", "postprocess", "extract_features",
-    "content_loss", "gram", "style_loss", "tv_loss", "compute_loss", "SynthesizedImage", "train",
-    "read_csv_labels", "copyfile", "reorg_train_valid", "reorg_test", "reorg_cifar10_data",
-    "write_submission", "check_submission",
+    "yolo_targets", "cell_boxes", "YoloV1", "yolo_loss", "yolo_detect", "read_csv_labels",
+    "reorg_train_valid", "reorg_test", "reorg_cifar10_data", "write_submission", "check_submission",
 ]

@@ -13,7 +13,7 @@ __all__ = [
 ]
 
 
-# From notebooks/04_anchor_boxes.ipynb, cell 7
+# From notebooks/04_anchor_boxes.ipynb: multibox_prior
 def multibox_prior(data: torch.Tensor, sizes, ratios) -> torch.Tensor:
     """Anchor boxes centered on every pixel of `data` (..., H, W), n + m - 1 per pixel.
 
@@ -37,7 +37,7 @@ def multibox_prior(data: torch.Tensor, sizes, ratios) -> torch.Tensor:
     return (centers.reshape(-1, 1, 4) + half_sizes).reshape(1, -1, 4)
 
 
-# From notebooks/04_anchor_boxes.ipynb, cell 10
+# From notebooks/04_anchor_boxes.ipynb: show_bboxes
 def show_bboxes(axes, bboxes, labels=None, colors=None):
     """Draw boxes (N, 4) in pixels on matplotlib `axes`, with optional labels (d2l's)."""
     def as_list(obj, default):
@@ -53,12 +53,13 @@ def show_bboxes(axes, bboxes, labels=None, colors=None):
                       color="k" if color == "w" else "w", bbox=dict(facecolor=color, lw=0))
 
 
-# From notebooks/04_anchor_boxes.ipynb, cell 15
+# From notebooks/04_anchor_boxes.ipynb: box_area
 def box_area(boxes: torch.Tensor) -> torch.Tensor:
     """Areas of boxes (N, 4) in corner format -> (N,)."""
     return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
 
 
+# From notebooks/04_anchor_boxes.ipynb: box_iou
 def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
     """IoU of every pair. boxes1: (N, 4), boxes2: (M, 4) corners -> (N, M).
 
@@ -73,7 +74,7 @@ def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
     return inter / (box_area(boxes1)[:, None] + box_area(boxes2) - inter)
 
 
-# From notebooks/04_anchor_boxes.ipynb, cell 19
+# From notebooks/04_anchor_boxes.ipynb: assign_anchor_to_bbox
 def assign_anchor_to_bbox(ground_truth, anchors, device=None, iou_threshold=0.5):
     """Assign ground-truth boxes to anchors (d2l's). ground_truth: (G, 4), anchors: (A, 4)
     corners -> (A,): each anchor's ground truth, or -1 for background."""
@@ -95,7 +96,7 @@ def assign_anchor_to_bbox(ground_truth, anchors, device=None, iou_threshold=0.5)
     return anchors_bbox_map if device is None else anchors_bbox_map.to(device)
 
 
-# From notebooks/04_anchor_boxes.ipynb, cell 21
+# From notebooks/04_anchor_boxes.ipynb: offset_boxes, offset_inverse
 def offset_boxes(anchors, assigned_bb, eps=1e-6):
     """Offsets of boxes from their anchors, scaled as d2l does. anchors, assigned_bb: (N, 4)
     corners -> (N, 4)."""
@@ -118,7 +119,7 @@ def offset_inverse(anchors, offset_preds):
     return d2lx.box_center_to_corner(pred_bbox.reshape(-1, 4)).reshape(pred_bbox.shape)
 
 
-# From notebooks/04_anchor_boxes.ipynb, cell 23
+# From notebooks/04_anchor_boxes.ipynb: assign_anchors_batch
 def assign_anchors_batch(jaccard, real, iou_threshold=0.5):
     """`assign_anchor_to_bbox` for a batch. jaccard: (B, G, A) IoU of ground truths with
     anchors, -1 in padding rows, overwritten; real: (B, G) the real ground truths -> (B, A)."""
@@ -148,6 +149,7 @@ def assign_anchors_batch(jaccard, real, iou_threshold=0.5):
     return assigned
 
 
+# From notebooks/04_anchor_boxes.ipynb: multibox_target
 def multibox_target(anchors, labels):
     """Training targets for every anchor of every image of a batch.
 
@@ -171,7 +173,7 @@ def multibox_target(anchors, labels):
     return offsets.reshape(batch, num_anchors * 4), bbox_mask, class_labels
 
 
-# From notebooks/04_anchor_boxes.ipynb, cell 31
+# From notebooks/04_anchor_boxes.ipynb: nms
 def nms(boxes, scores, iou_threshold):
     """Greedy non-maximum suppression. boxes: (N, 4) corners, scores: (N,) -> the indices of the
     kept boxes, by falling score. The same result as torchvision.ops.nms, ties included."""
@@ -186,7 +188,7 @@ def nms(boxes, scores, iou_threshold):
     return torch.stack(keep) if keep else order  # no boxes: `order` is empty
 
 
-# From notebooks/04_anchor_boxes.ipynb, cell 36
+# From notebooks/04_anchor_boxes.ipynb: multibox_detection
 def multibox_detection(cls_probs, offset_preds, anchors, nms_threshold=0.5,
                        pos_threshold=0.009999999, class_aware=False):
     """Predicted boxes after non-maximum suppression, in d2l's layout.

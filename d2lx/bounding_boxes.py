@@ -9,7 +9,7 @@ from d2lx.plotting import plt
 __all__ = ["box_corner_to_center", "box_center_to_corner", "bbox_to_rect"]
 
 
-# From notebooks/03_bounding_boxes.ipynb, cell 7
+# From notebooks/03_bounding_boxes.ipynb: box_corner_to_center, box_center_to_corner
 def box_corner_to_center(boxes: torch.Tensor) -> torch.Tensor:
     """Corners to center and size: boxes (N, 4) (x1, y1, x2, y2) -> (N, 4) (cx, cy, w, h)."""
     x1, y1, x2, y2 = check_boxes(boxes, "boxes", "xyxy").unbind(dim=1)
@@ -22,7 +22,7 @@ def box_center_to_corner(boxes: torch.Tensor) -> torch.Tensor:
     return torch.stack((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), dim=1)
 
 
-# From notebooks/03_bounding_boxes.ipynb, cell 15
+# From notebooks/03_bounding_boxes.ipynb: bbox_to_rect
 def bbox_to_rect(bbox, color: str):
     """A matplotlib rectangle outlining one box. bbox: 4 numbers (x1, y1, x2, y2) in pixels."""
     return plt.Rectangle(xy=(bbox[0], bbox[1]), width=bbox[2] - bbox[0], height=bbox[3] - bbox[1],

@@ -13,7 +13,7 @@ __all__ = [
 ]
 
 
-# From notebooks/06_detection_dataset.ipynb, cell 6
+# From notebooks/06_detection_dataset.ipynb: read_data_bananas
 def read_data_bananas(is_train=True):
     """Read the banana detection set (d2l's read_data_bananas): a list of (3, 256, 256) uint8 images and a
     (N, 1, 5) target tensor of rows [class, xmin, ymin, xmax, ymax], all divided by 256."""
@@ -28,7 +28,7 @@ def read_data_bananas(is_train=True):
     return images, torch.tensor(targets).unsqueeze(1) / 256
 
 
-# From notebooks/06_detection_dataset.ipynb, cell 7
+# From notebooks/06_detection_dataset.ipynb: BananasDataset
 class BananasDataset(torch.utils.data.Dataset):
     """The banana detection set as a Dataset of (float image (3, 256, 256) in 0..255, target (1, 5)), as in d2l."""
 
@@ -43,7 +43,7 @@ class BananasDataset(torch.utils.data.Dataset):
         return len(self.features)
 
 
-# From notebooks/06_detection_dataset.ipynb, cell 8
+# From notebooks/06_detection_dataset.ipynb: load_data_bananas
 def load_data_bananas(batch_size):
     """Data loaders of the banana set's training (shuffled) and validation splits (d2l's load_data_bananas)."""
     train_iter = torch.utils.data.DataLoader(BananasDataset(is_train=True), batch_size, shuffle=True)
@@ -51,7 +51,7 @@ def load_data_bananas(batch_size):
     return train_iter, val_iter
 
 
-# From notebooks/06_detection_dataset.ipynb, cell 17
+# From notebooks/06_detection_dataset.ipynb: DetectionFolder
 class DetectionFolder(torch.utils.data.Dataset):
     """A detection split in the banana layout with any number of objects per image, and masks when the
     folder has `masks/`. Item i: (image tv_tensors.Image (3, H, W) uint8, target {"boxes": BoundingBoxes (K, 4)
@@ -86,7 +86,7 @@ class DetectionFolder(torch.utils.data.Dataset):
         return image, target
 
 
-# From notebooks/06_detection_dataset.ipynb, cell 18
+# From notebooks/06_detection_dataset.ipynb: pad_targets
 def pad_targets(targets, max_objects, size):
     """d2l's target layout for a batch: (B, max_objects, 5) rows [class, xmin, ymin, xmax, ymax], coordinates
     divided by the image size (h, w), and rows padded with -1. More than max_objects objects is an error."""
@@ -101,7 +101,7 @@ def pad_targets(targets, max_objects, size):
     return out
 
 
-# From notebooks/06_detection_dataset.ipynb, cell 19
+# From notebooks/06_detection_dataset.ipynb: collate_detection
 def collate_detection(batch, max_objects=6):
     """Batch (image, target) pairs of equal size for single-shot detectors: (images (B, 3, H, W), padded
     targets (B, max_objects, 5)) and the raw targets (for torchvision's detectors and for mAP)."""
@@ -110,7 +110,7 @@ def collate_detection(batch, max_objects=6):
     return images, pad_targets(targets, max_objects, images.shape[-2:]), targets
 
 
-# From notebooks/06_detection_dataset.ipynb, cell 20
+# From notebooks/06_detection_dataset.ipynb: load_data_multi
 def load_data_multi(batch_size, train=1000, val=200, size=256, max_objects=6, masks=False):
     """Loaders of the multi-object set (d2lx.data.multi_detection), resized to size x size: training with
     augmentation that moves the boxes (and masks) (detection_transform), validation without. Each batch: see

@@ -7,7 +7,7 @@ from torch import nn
 __all__ = ["replace_head", "reinitialise"]
 
 
-# From notebooks/02_fine_tuning.ipynb, cell 11
+# From notebooks/02_fine_tuning.ipynb: replace_head
 def replace_head(net, num_classes):
     """Replace the output layer of a pretrained classifier with a new nn.Linear(features, num_classes).
 
@@ -30,7 +30,7 @@ def replace_head(net, num_classes):
     return net, head
 
 
-# From notebooks/02_fine_tuning.ipynb, cell 12
+# From notebooks/02_fine_tuning.ipynb: reinitialise
 def reinitialise(net):
     """Give every layer of `net` fresh random weights (PyTorch's defaults): the same network, untrained."""
     for module in net.modules():

@@ -14,7 +14,7 @@ __all__ = [
 ]
 
 
-# From notebooks/01_image_augmentation.ipynb, cell 8
+# From notebooks/01_image_augmentation.ipynb: apply
 def apply(img, aug, num_rows=2, num_cols=4, scale=1.5, num_images=None):
     """Show `num_images` copies of `img` (default: enough to fill the grid), each passed through `aug`.
 
@@ -26,7 +26,7 @@ def apply(img, aug, num_rows=2, num_cols=4, scale=1.5, num_images=None):
     return images
 
 
-# From notebooks/01_image_augmentation.ipynb, cell 34
+# From notebooks/01_image_augmentation.ipynb: detection_transform
 def detection_transform(size=(256, 256), train=True):
     """A transforms.v2 pipeline for detection samples whose boxes follow the image.
 
@@ -42,7 +42,7 @@ def detection_transform(size=(256, 256), train=True):
     return v2.Compose(steps)
 
 
-# From notebooks/01_image_augmentation.ipynb, cell 40
+# From notebooks/01_image_augmentation.ipynb: load_cifar10
 def load_cifar10(is_train, augs, batch_size, per_class=None):
     """A DataLoader over CIFAR-10 (the offline stand-in without network), shuffled for training.
 
@@ -52,7 +52,7 @@ def load_cifar10(is_train, augs, batch_size, per_class=None):
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=is_train)
 
 
-# From notebooks/01_image_augmentation.ipynb, cell 45
+# From notebooks/01_image_augmentation.ipynb: Residual
 class Residual(nn.Module):
     """The residual block of ResNet: two 3x3 convolutions and a shortcut (1x1 conv when shapes change)."""
 
@@ -69,7 +69,7 @@ class Residual(nn.Module):
         return torch.relu(Y + (self.conv3(X) if self.conv3 is not None else X))
 
 
-# From notebooks/01_image_augmentation.ipynb, cell 46
+# From notebooks/01_image_augmentation.ipynb: resnet18
 def resnet18(num_classes, in_channels=1):
     """d2l's ResNet-18 for small images (d2l.resnet18), with explicit channel counts instead of lazy layers."""
 
@@ -93,7 +93,7 @@ def resnet18(num_classes, in_channels=1):
     return net
 
 
-# From notebooks/01_image_augmentation.ipynb, cell 49
+# From notebooks/01_image_augmentation.ipynb: evaluate_accuracy_gpu
 def evaluate_accuracy_gpu(net, data_iter, device=None):
     """The fraction of examples in `data_iter` that `net` classifies correctly (d2l's evaluate_accuracy_gpu)."""
     if isinstance(net, nn.Module):
@@ -112,7 +112,7 @@ def evaluate_accuracy_gpu(net, data_iter, device=None):
     return correct / total
 
 
-# From notebooks/01_image_augmentation.ipynb, cell 50
+# From notebooks/01_image_augmentation.ipynb: train_batch_ch13
 def train_batch_ch13(net, X, y, loss, trainer, devices):
     """Train `net` on one minibatch; return (the summed loss, the number of correct predictions).
 
@@ -130,7 +130,7 @@ def train_batch_ch13(net, X, y, loss, trainer, devices):
     return loss_sum, int((pred.argmax(dim=1) == y).sum())
 
 
-# From notebooks/01_image_augmentation.ipynb, cell 51
+# From notebooks/01_image_augmentation.ipynb: train_ch13
 def train_ch13(net, train_iter, test_iter, loss, trainer, num_epochs, devices=None, scheduler=None, desc="train"):
     """Train `net` for `num_epochs` (d2l's train_ch13), with a progress bar and live curves.
 

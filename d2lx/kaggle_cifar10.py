@@ -17,14 +17,14 @@ __all__ = [
 ]
 
 
-# From notebooks/11_kaggle_cifar10.ipynb, cell 8
+# From notebooks/11_kaggle_cifar10.ipynb: _natural_key
 def _natural_key(name):
     """Sort Kaggle's numeric ids as numbers ('2.png' before '10.png'), anything else after them by name."""
     stem = str(name).split(".")[0]
     return (0, int(stem), str(name)) if stem.isdigit() else (1, 0, str(name))
 
 
-# From notebooks/11_kaggle_cifar10.ipynb, cell 9
+# From notebooks/11_kaggle_cifar10.ipynb: read_csv_labels
 def read_csv_labels(fname, classes=None):
     """Read a Kaggle label file (a header, then `id,label` rows) into {id: label} (d2l's read_csv_labels).
 
@@ -36,14 +36,14 @@ def read_csv_labels(fname, classes=None):
     return {name.strip(): label.strip() for name, label in lines[1:]}
 
 
-# From notebooks/11_kaggle_cifar10.ipynb, cell 13
+# From notebooks/11_kaggle_cifar10.ipynb: copyfile
 def copyfile(filename, target_dir):
     """Put `filename` into `target_dir` as a hard link, or a copy where linking fails, atomically (the
     link or copy is made under a temporary name and renamed). Returns the target path."""
     return d2lx.data.link_or_copy(filename, target_dir)
 
 
-# From notebooks/11_kaggle_cifar10.ipynb, cell 14
+# From notebooks/11_kaggle_cifar10.ipynb: reorg_train_valid
 def reorg_train_valid(data_dir, labels, valid_ratio):
     """Link `data_dir/train/*` into `train_valid_test/{train_valid,train,valid}/<label>/` (d2l's
     reorg_train_valid); return the number of validation images per class.
@@ -74,7 +74,7 @@ def reorg_train_valid(data_dir, labels, valid_ratio):
     return n_valid_per_label
 
 
-# From notebooks/11_kaggle_cifar10.ipynb, cell 15
+# From notebooks/11_kaggle_cifar10.ipynb: reorg_test
 def reorg_test(data_dir):
     """Link `data_dir/test/*` into `train_valid_test/test/unknown/` (d2l's reorg_test)."""
     test_dir = Path(data_dir) / "test"
@@ -82,7 +82,7 @@ def reorg_test(data_dir):
         copyfile(test_dir / file, Path(data_dir) / "train_valid_test" / "test" / "unknown")
 
 
-# From notebooks/11_kaggle_cifar10.ipynb, cell 16
+# From notebooks/11_kaggle_cifar10.ipynb: reorg_cifar10_data
 def reorg_cifar10_data(data_dir, valid_ratio):
     """Build `data_dir/train_valid_test/` from Kaggle's files (d2l's reorg_cifar10_data); return its path.
 
@@ -107,7 +107,7 @@ def reorg_cifar10_data(data_dir, valid_ratio):
     return out
 
 
-# From notebooks/11_kaggle_cifar10.ipynb, cell 32
+# From notebooks/11_kaggle_cifar10.ipynb: write_submission
 def write_submission(ids, labels, fname="submission.csv"):
     """Write Kaggle's `id,label` CSV for the test images, sorted by numeric id, atomically; return its path."""
     ids, labels = d2lx.checks.submission_rows(ids, labels)  # strings of one length, each id once
@@ -116,7 +116,7 @@ def write_submission(ids, labels, fname="submission.csv"):
     return d2lx.data.write_text_atomically(fname, text)
 
 
-# From notebooks/11_kaggle_cifar10.ipynb, cell 34
+# From notebooks/11_kaggle_cifar10.ipynb: check_submission
 def check_submission(fname, sample_fname, classes):
     """Check a submission against Kaggle's sampleSubmission.csv: the same header, every sample id exactly once
     and no other, every label one of `classes`. Returns the number of rows; raises ValueError naming the problem.

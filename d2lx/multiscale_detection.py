@@ -8,7 +8,7 @@ import d2lx
 __all__ = ["display_anchors", "TINYSSD_SIZES", "TINYSSD_RATIOS", "TINYSSD_FMAPS", "tinyssd_anchors"]
 
 
-# From notebooks/05_multiscale_detection.ipynb, cell 7
+# From notebooks/05_multiscale_detection.ipynb: display_anchors
 def display_anchors(img, fmap_w: int, fmap_h: int, s, ratios=(1, 2, 0.5)):
     """Draw the anchors of a (fmap_h, fmap_w) feature map, sizes `s`, on `img` (d2l's `display_anchors`).
 
@@ -22,7 +22,7 @@ def display_anchors(img, fmap_w: int, fmap_h: int, s, ratios=(1, 2, 0.5)):
     return anchors
 
 
-# From notebooks/05_multiscale_detection.ipynb, cell 16
+# From notebooks/05_multiscale_detection.ipynb: TINYSSD_SIZES, TINYSSD_RATIOS, TINYSSD_FMAPS, tinyssd_anchors
 TINYSSD_SIZES = [[0.2, 0.272], [0.37, 0.447], [0.54, 0.619], [0.71, 0.79], [0.88, 0.961]]
 TINYSSD_RATIOS = [[1, 2, 0.5]] * 5
 TINYSSD_FMAPS = [32, 16, 8, 4, 1]

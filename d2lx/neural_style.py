@@ -14,7 +14,7 @@ __all__ = [
 ]
 
 
-# From notebooks/10_neural_style.ipynb, cell 8
+# From notebooks/10_neural_style.ipynb: feature_layers
 def feature_layers(model):
     """The feature extractor of a pretrained classifier as one nn.Sequential, layer by layer.
 
@@ -28,12 +28,12 @@ def feature_layers(model):
     raise TypeError(f"do not know the feature layers of a {type(model).__name__}")
 
 
-# From notebooks/10_neural_style.ipynb, cell 12
+# From notebooks/10_neural_style.ipynb: rgb_mean, rgb_std
 rgb_mean = torch.tensor([0.485, 0.456, 0.406])
 rgb_std = torch.tensor([0.229, 0.224, 0.225])
 
 
-# From notebooks/10_neural_style.ipynb, cell 13
+# From notebooks/10_neural_style.ipynb: preprocess
 def preprocess(img, image_shape, mean=rgb_mean, std=rgb_std):
     """A photo -> a normalised (1, 3, h, w) tensor, image_shape = (h, w). Grey and RGBA photos become RGB.
 
@@ -45,7 +45,7 @@ def preprocess(img, image_shape, mean=rgb_mean, std=rgb_std):
     return steps(x).unsqueeze(0)
 
 
-# From notebooks/10_neural_style.ipynb, cell 14
+# From notebooks/10_neural_style.ipynb: postprocess
 def postprocess(img, mean=rgb_mean, std=rgb_std):
     """A normalised (1, 3, h, w) tensor -> a PIL image, clipped to the valid range (d2l's postprocess)."""
     img = img[0].detach().cpu()
@@ -53,7 +53,7 @@ def postprocess(img, mean=rgb_mean, std=rgb_std):
     return v2.functional.to_pil_image(img.permute(2, 0, 1))
 
 
-# From notebooks/10_neural_style.ipynb, cell 17
+# From notebooks/10_neural_style.ipynb: extract_features
 def extract_features(X, content_layers, style_layers, net):
     """Run X (1, 3, h, w) through `net` layer by layer; return (content features, style features), in order."""
     contents, styles = [], []
@@ -66,13 +66,13 @@ def extract_features(X, content_layers, style_layers, net):
     return contents, styles
 
 
-# From notebooks/10_neural_style.ipynb, cell 20
+# From notebooks/10_neural_style.ipynb: content_loss
 def content_loss(Y_hat, Y):
     """Mean squared difference of two feature maps (Y is a constant target)."""
     return torch.square(Y_hat - Y.detach()).mean()
 
 
-# From notebooks/10_neural_style.ipynb, cell 21
+# From notebooks/10_neural_style.ipynb: gram
 def gram(X):
     """The Gram matrix of a (1, c, h, w) feature map: (c, c), normalised by c * h * w."""
     num_channels, n = X.shape[1], X.numel() // X.shape[1]
@@ -80,20 +80,20 @@ def gram(X):
     return torch.matmul(X, X.T) / (num_channels * n)
 
 
-# From notebooks/10_neural_style.ipynb, cell 22
+# From notebooks/10_neural_style.ipynb: style_loss
 def style_loss(Y_hat, gram_Y):
     """Mean squared difference between the Gram matrix of Y_hat and the target Gram matrix."""
     return torch.square(gram(Y_hat) - gram_Y.detach()).mean()
 
 
-# From notebooks/10_neural_style.ipynb, cell 23
+# From notebooks/10_neural_style.ipynb: tv_loss
 def tv_loss(Y_hat):
     """Total variation: the mean absolute difference of vertical and of horizontal neighbours, halved."""
     return 0.5 * (torch.abs(Y_hat[:, :, 1:, :] - Y_hat[:, :, :-1, :]).mean() +
                   torch.abs(Y_hat[:, :, :, 1:] - Y_hat[:, :, :, :-1]).mean())
 
 
-# From notebooks/10_neural_style.ipynb, cell 24
+# From notebooks/10_neural_style.ipynb: compute_loss
 def compute_loss(X, contents_Y_hat, styles_Y_hat, contents_Y, styles_Y_gram, weights=(1.0, 1e4, 10.0)):
     """The content, style and TV losses weighted by `weights` (lists for the first two), and their sum."""
     content_weight, style_weight, tv_weight = weights
@@ -103,7 +103,7 @@ def compute_loss(X, contents_Y_hat, styles_Y_hat, contents_Y, styles_Y_gram, wei
     return contents_l, styles_l, tv_l, sum(styles_l + contents_l + [tv_l])
 
 
-# From notebooks/10_neural_style.ipynb, cell 27
+# From notebooks/10_neural_style.ipynb: SynthesizedImage
 class SynthesizedImage(nn.Module):
     """The image being optimised, (1, 3, h, w), as the module's only parameter."""
 
@@ -115,7 +115,7 @@ class SynthesizedImage(nn.Module):
         return self.weight
 
 
-# From notebooks/10_neural_style.ipynb, cell 28
+# From notebooks/10_neural_style.ipynb: train
 def train(X, contents_Y, styles_Y, device, lr, num_epochs, lr_decay_epoch=50, *, net, content_layers,
           style_layers, weights=(1.0, 1e4, 10.0), optimizer="adam", mean=rgb_mean, std=rgb_std, show_every=10,
           desc="style"):

@@ -16,7 +16,7 @@ __all__ = [
 ]
 
 
-# From notebooks/08_rcnn.ipynb, cell 13
+# From notebooks/08_rcnn.ipynb: _rois
 def _rois(boxes, features):
     """(K, 5) rows (batch index, x1, y1, x2, y2) or a list of (Ki, 4) per image -> (K, 5) float."""
     if isinstance(boxes, (list, tuple)):
@@ -27,13 +27,13 @@ def _rois(boxes, features):
     return boxes.to(features.dtype)
 
 
-# From notebooks/08_rcnn.ipynb, cell 14
+# From notebooks/08_rcnn.ipynb: _round_half_away
 def _round_half_away(x):
     """C's round(): halves away from zero (torch.round rounds halves to even)."""
     return torch.sign(x) * torch.floor(x.abs() + 0.5)
 
 
-# From notebooks/08_rcnn.ipynb, cell 15
+# From notebooks/08_rcnn.ipynb: roi_pool
 def roi_pool(features, boxes, output_size, spatial_scale=1.0):
     """Max-pool each RoI into output_size bins (torchvision.ops.roi_pool's arithmetic), for all RoIs at once."""
     ph, pw = (output_size, output_size) if isinstance(output_size, int) else output_size
@@ -67,7 +67,7 @@ def roi_pool(features, boxes, output_size, spatial_scale=1.0):
     return out.masked_fill(empty[:, None], 0.0)
 
 
-# From notebooks/08_rcnn.ipynb, cell 19
+# From notebooks/08_rcnn.ipynb: _bilinear_weights
 def _bilinear_weights(coords, size, valid):
     """(K, S) sample coordinates along one axis -> (K, S, size) interpolation weights (torchvision's rules)."""
     c = coords.clamp(min=0)
@@ -81,7 +81,7 @@ def _bilinear_weights(coords, size, valid):
     return weights * valid[..., None]
 
 
-# From notebooks/08_rcnn.ipynb, cell 20
+# From notebooks/08_rcnn.ipynb: roi_align
 def roi_align(features, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
     """Average bilinear samples in each bin (torchvision.ops.roi_align), as two matrix products per RoI:
     samples = Wy @ X @ Wx^T, with interpolation matrices Wy (rows: y samples) and Wx (rows: x samples)."""
@@ -121,7 +121,7 @@ def roi_align(features, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1
     return summed / count[:, None, None, None]
 
 
-# From notebooks/08_rcnn.ipynb, cell 29
+# From notebooks/08_rcnn.ipynb: rcnn_model
 def rcnn_model(num_classes, backbone, mean, std, image_size, masks=False):
     """torchvision's Faster R-CNN (Mask R-CNN with masks=True) for small images, on `backbone`: an FPN with
     outputs "0", "1", "2", "pool" and an `out_channels` attribute. Classes are 1 … num_classes (0: background)."""
@@ -141,7 +141,7 @@ def rcnn_model(num_classes, backbone, mean, std, image_size, masks=False):
                     mask_predictor=MaskRCNNPredictor(64, 64, num_classes + 1))
 
 
-# From notebooks/08_rcnn.ipynb, cell 30
+# From notebooks/08_rcnn.ipynb: rcnn_targets
 def rcnn_targets(targets, masks=False):
     """The multi-object set's targets as torchvision's detection models take them: plain tensors, labels + 1."""
     out = []
@@ -153,7 +153,7 @@ def rcnn_targets(targets, masks=False):
     return out
 
 
-# From notebooks/08_rcnn.ipynb, cell 31
+# From notebooks/08_rcnn.ipynb: evaluate_rcnn
 def evaluate_rcnn(model, data_iter, device, masks=False):
     """mAP@0.5 and mAP@[.5:.95] of a torchvision detection model on batches (X, Y, targets), with d2lx.metrics;
     with masks=True also the mask mAPs ("mask mAP@0.5", "mask mAP@[.5:.95]")."""
@@ -177,7 +177,7 @@ def evaluate_rcnn(model, data_iter, device, masks=False):
     return scores
 
 
-# From notebooks/08_rcnn.ipynb, cell 32
+# From notebooks/08_rcnn.ipynb: train_detector
 def train_detector(model, train_iter, num_epochs, trainer, compute_loss, evaluate, scheduler=None, desc="detector"):
     """The training loop of train_rcnn and train_yolo: loss = compute_loss(batch), a step per batch, and after each
     epoch scores = evaluate() (a dict), with live curves of the loss (relative to the first epoch's) and the scores.
@@ -209,7 +209,7 @@ def train_detector(model, train_iter, num_epochs, trainer, compute_loss, evaluat
     return {"loss": total / num_batches, **scores, "train seconds": seconds, "history": dict(board.history)}
 
 
-# From notebooks/08_rcnn.ipynb, cell 33
+# From notebooks/08_rcnn.ipynb: train_rcnn
 def train_rcnn(model, train_iter, val_iter, num_epochs, trainer, device, masks=False, scheduler=None,
                desc="Faster R-CNN"):
     """Train a torchvision detection model (its summed losses) on batches (X, Y, targets) with train_detector,

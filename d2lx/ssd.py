@@ -15,31 +15,31 @@ __all__ = [
 ]
 
 
-# From notebooks/07_ssd.ipynb, cell 6
+# From notebooks/07_ssd.ipynb: cls_predictor
 def cls_predictor(num_inputs, num_anchors, num_classes):
     """A 3x3 convolution predicting num_classes + 1 scores for each of num_anchors anchors per pixel."""
     return nn.Conv2d(num_inputs, num_anchors * (num_classes + 1), kernel_size=3, padding=1)
 
 
-# From notebooks/07_ssd.ipynb, cell 7
+# From notebooks/07_ssd.ipynb: bbox_predictor
 def bbox_predictor(num_inputs, num_anchors):
     """A 3x3 convolution predicting 4 offsets for each of num_anchors anchors per pixel."""
     return nn.Conv2d(num_inputs, num_anchors * 4, kernel_size=3, padding=1)
 
 
-# From notebooks/07_ssd.ipynb, cell 9
+# From notebooks/07_ssd.ipynb: flatten_pred
 def flatten_pred(pred):
     """(B, C, H, W) -> (B, H * W * C), channels last, so that each pixel's predictions are contiguous."""
     return torch.flatten(pred.permute(0, 2, 3, 1), start_dim=1)
 
 
-# From notebooks/07_ssd.ipynb, cell 10
+# From notebooks/07_ssd.ipynb: concat_preds
 def concat_preds(preds):
     """Concatenate the flattened predictions of several scales: (B, sum of H * W * C)."""
     return torch.cat([flatten_pred(p) for p in preds], dim=1)
 
 
-# From notebooks/07_ssd.ipynb, cell 13
+# From notebooks/07_ssd.ipynb: down_sample_blk
 def down_sample_blk(in_channels, out_channels):
     """Two (conv 3x3, batch norm, ReLU) layers, then 2x2 max-pooling: halves height and width."""
     blk = []
@@ -51,14 +51,14 @@ def down_sample_blk(in_channels, out_channels):
     return nn.Sequential(*blk)
 
 
-# From notebooks/07_ssd.ipynb, cell 14
+# From notebooks/07_ssd.ipynb: base_net
 def base_net():
     """Three down-sampling blocks (16, 32, 64 channels): 8x smaller."""
     num_filters = [3, 16, 32, 64]
     return nn.Sequential(*[down_sample_blk(num_filters[i], num_filters[i + 1]) for i in range(len(num_filters) - 1)])
 
 
-# From notebooks/07_ssd.ipynb, cell 15
+# From notebooks/07_ssd.ipynb: get_blk
 def get_blk(i):
     """Stage i of TinySSD: the base network, three down-sampling blocks, a global max-pool."""
     if i == 0:
@@ -70,7 +70,7 @@ def get_blk(i):
     return down_sample_blk(128, 128)
 
 
-# From notebooks/07_ssd.ipynb, cell 16
+# From notebooks/07_ssd.ipynb: blk_forward
 def blk_forward(X, blk, size, ratio, cls_predictor, bbox_predictor):
     """Run one stage: its feature map, the anchors on it (multibox_prior) and the class and box predictions."""
     Y = blk(X)
@@ -78,7 +78,7 @@ def blk_forward(X, blk, size, ratio, cls_predictor, bbox_predictor):
     return (Y, anchors, cls_predictor(Y), bbox_predictor(Y))
 
 
-# From notebooks/07_ssd.ipynb, cell 19
+# From notebooks/07_ssd.ipynb: TinySSD
 class TinySSD(nn.Module):
     """The book's TinySSD: five stages, anchors of d2lx.TINYSSD_SIZES and TINYSSD_RATIOS, 4 per pixel.
 
@@ -109,7 +109,7 @@ class TinySSD(nn.Module):
         return anchors, cls_preds, concat_preds(bbox_preds)
 
 
-# From notebooks/07_ssd.ipynb, cell 22
+# From notebooks/07_ssd.ipynb: calc_loss
 def calc_loss(cls_preds, cls_labels, bbox_preds, bbox_labels, bbox_masks):
     """Per-example loss (B,): cross-entropy of the anchor classes + L1 of the masked offsets, anchor means."""
     batch_size, num_classes = cls_preds.shape[0], cls_preds.shape[2]
@@ -118,19 +118,19 @@ def calc_loss(cls_preds, cls_labels, bbox_preds, bbox_labels, bbox_masks):
     return cls.reshape(batch_size, -1).mean(dim=1) + bbox.mean(dim=1)
 
 
-# From notebooks/07_ssd.ipynb, cell 23
+# From notebooks/07_ssd.ipynb: cls_eval
 def cls_eval(cls_preds, cls_labels):
     """How many anchors get the right class."""
     return float((cls_preds.detach().argmax(dim=-1).type(cls_labels.dtype) == cls_labels).sum())
 
 
-# From notebooks/07_ssd.ipynb, cell 24
+# From notebooks/07_ssd.ipynb: bbox_eval
 def bbox_eval(bbox_preds, bbox_labels, bbox_masks):
     """The summed absolute error of the masked offsets."""
     return float((torch.abs((bbox_labels - bbox_preds.detach()) * bbox_masks)).sum())
 
 
-# From notebooks/07_ssd.ipynb, cell 26
+# From notebooks/07_ssd.ipynb: resize_batch
 def resize_batch(X, image_size=None):
     """Resize a batch of images (B, 3, H, W) to image_size x image_size (antialiased); None keeps it."""
     if image_size is None or X.shape[-1] == image_size and X.shape[-2] == image_size:
@@ -138,7 +138,7 @@ def resize_batch(X, image_size=None):
     return F.interpolate(X, size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False)
 
 
-# From notebooks/07_ssd.ipynb, cell 27
+# From notebooks/07_ssd.ipynb: predict_ssd
 def predict_ssd(net, X, nms_threshold=0.5, pos_threshold=0.009999999):
     """Detections for a batch X (B, 3, H, W): (B, A, 6) rows [class, score, x1, y1, x2, y2] in [0, 1], class -1
     for a dropped row (multibox_detection's layout)."""
@@ -149,7 +149,7 @@ def predict_ssd(net, X, nms_threshold=0.5, pos_threshold=0.009999999):
         return d2lx.multibox_detection(cls_probs, bbox_preds, anchors, nms_threshold, pos_threshold)
 
 
-# From notebooks/07_ssd.ipynb, cell 28
+# From notebooks/07_ssd.ipynb: evaluate_map
 def evaluate_map(detect, data_iter, device, image_size=None):
     """mAP@0.5 and mAP@[.5:.95] of a detector on batches (X, Y, ...) with padded labels Y (B, M, 5).
 
@@ -164,14 +164,14 @@ def evaluate_map(detect, data_iter, device, image_size=None):
     return d2lx.metrics.summarise(metric.compute())
 
 
-# From notebooks/07_ssd.ipynb, cell 29
+# From notebooks/07_ssd.ipynb: evaluate_ssd
 def evaluate_ssd(net, data_iter, device=None, image_size=None):
     """mAP@0.5 and mAP@[.5:.95] of an SSD-style `net` (see evaluate_map)."""
     device = device or next(net.parameters()).device
     return evaluate_map(lambda X: predict_ssd(net, X), data_iter, device, image_size)
 
 
-# From notebooks/07_ssd.ipynb, cell 31
+# From notebooks/07_ssd.ipynb: train_ssd
 def train_ssd(net, train_iter, val_iter, num_epochs, trainer, device, image_size=None, scheduler=None,
               desc="TinySSD"):
     """Train an SSD-style `net` as the book does, with live curves of the class error, the box MAE and the
@@ -217,7 +217,7 @@ def train_ssd(net, train_iter, val_iter, num_epochs, trainer, device, image_size
     return result
 
 
-# From notebooks/07_ssd.ipynb, cell 32
+# From notebooks/07_ssd.ipynb: make_trainer
 def make_trainer(net, optimizer, lr, num_epochs):
     """The optimiser and schedule: "sgd" is the book's (weight decay 5e-4, constant lr); "adam" is AdamW with
     the same weight decay and a cosine schedule. Returns (trainer, scheduler or None)."""

@@ -13,7 +13,7 @@ __all__ = [
 ]
 
 
-# From notebooks/09_yolo.ipynb, cell 8
+# From notebooks/09_yolo.ipynb: yolo_targets
 def yolo_targets(labels, S):
     """Grid targets from padded labels (N, M, 5) rows [class, x1, y1, x2, y2] in [0, 1] (class -1: padding).
 
@@ -41,7 +41,7 @@ def yolo_targets(labels, S):
     return has_object, box, corners, cls
 
 
-# From notebooks/09_yolo.ipynb, cell 9
+# From notebooks/09_yolo.ipynb: cell_boxes
 def cell_boxes(boxes):
     """Decode predictions (N, S, S, B, >= 4) of (x, y in the cell, sqrt w, sqrt h) into corners (N, S, S, B, 4)
     in [0, 1] of the image."""
@@ -53,7 +53,7 @@ def cell_boxes(boxes):
     return torch.stack((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), dim=-1)
 
 
-# From notebooks/09_yolo.ipynb, cell 12
+# From notebooks/09_yolo.ipynb: YoloV1
 class YoloV1(nn.Module):
     """A YOLOv1-style detector: an S x S grid (S = input size / 16), num_boxes boxes per cell and one set of
     class probabilities per cell.
@@ -76,7 +76,7 @@ class YoloV1(nn.Module):
         return boxes, F.softmax(out[..., 5 * self.num_boxes:], dim=-1)
 
 
-# From notebooks/09_yolo.ipynb, cell 15
+# From notebooks/09_yolo.ipynb: elementwise_iou
 def elementwise_iou(a, b):
     """The IoU of corresponding boxes a (..., 4) and b (..., 4) (broadcast), corner format."""
     lt, rb = torch.maximum(a[..., :2], b[..., :2]), torch.minimum(a[..., 2:], b[..., 2:])
@@ -85,7 +85,7 @@ def elementwise_iou(a, b):
     return inter / (area_a + area_b - inter).clamp(min=1e-9)
 
 
-# From notebooks/09_yolo.ipynb, cell 16
+# From notebooks/09_yolo.ipynb: yolo_loss
 def yolo_loss(boxes, probs, labels, lambda_coord=5.0, lambda_noobj=0.5):
     """YOLOv1's loss per image (averaged over the batch) for predictions (boxes, probs) and padded labels
     (N, M, 5). Returns (loss, the number of responsible boxes)."""
@@ -102,7 +102,7 @@ def yolo_loss(boxes, probs, labels, lambda_coord=5.0, lambda_noobj=0.5):
     return loss / N, int(responsible.sum())
 
 
-# From notebooks/09_yolo.ipynb, cell 18
+# From notebooks/09_yolo.ipynb: yolo_detect
 def yolo_detect(boxes, probs, nms_threshold=0.5, score_threshold=0.01):
     """Decode YOLO's predictions and suppress per image and class with torchvision's batched_nms.
 
@@ -122,7 +122,7 @@ def yolo_detect(boxes, probs, nms_threshold=0.5, score_threshold=0.01):
     return out
 
 
-# From notebooks/09_yolo.ipynb, cell 22
+# From notebooks/09_yolo.ipynb: train_yolo
 def train_yolo(net, train_iter, val_iter, num_epochs, trainer, device, scheduler=None, desc="YOLO"):
     """Train a YOLOv1-style `net` with d2lx.train_detector on batches (X, Y, ...) with padded labels Y (N, M, 5),
     scoring mAP on val_iter after each epoch. Returns {"loss", "mAP@0.5", "mAP@[.5:.95]", "train seconds",

@@ -17,6 +17,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 import d2lx
+from d2lx import image_augmentation as augmentation
 
 
 def _batches(n_batches: int, batch: int = 4, size: int = 8, classes: int = 3, seed: int = 0):
@@ -35,19 +36,19 @@ def _tiny_net(classes: int = 3) -> nn.Module:
 def test_apply_fills_the_grid_and_checks_its_arguments():
     img = Image.new("RGB", (20, 10), "red")
     flip = v2.RandomHorizontalFlip(p=1.0)
-    out = d2lx.apply(img, flip, 2, 3)
+    out = augmentation.apply(img, flip, 2, 3)
     assert len(out) == 6 and all(np.array_equal(np.asarray(o), np.asarray(img)[:, ::-1]) for o in out)
-    assert len(d2lx.apply(torch.zeros(3, 5, 5), flip, 2, 2, num_images=3)) == 3
+    assert len(augmentation.apply(torch.zeros(3, 5, 5), flip, 2, 2, num_images=3)) == 3
     with pytest.raises(ValueError, match="num_images.*2x4.*8.*got 9"):
-        d2lx.apply(img, flip, num_images=9)
+        augmentation.apply(img, flip, num_images=9)
     with pytest.raises(ValueError, match="num_images"):
-        d2lx.apply(img, flip, num_images=0)
+        augmentation.apply(img, flip, num_images=0)
     with pytest.raises(TypeError, match="img must be a PIL image.*got str"):
-        d2lx.apply("cat.jpg", flip)
+        augmentation.apply("cat.jpg", flip)
     with pytest.raises(ValueError, match=r"img must be an image.*\(C, H, W\), got shape \(5, 4, 4\)"):
-        d2lx.apply(torch.zeros(5, 4, 4), flip)
+        augmentation.apply(torch.zeros(5, 4, 4), flip)
     with pytest.raises(ValueError, match="num_rows and num_cols"):
-        d2lx.apply(img, flip, 0, 4)
+        augmentation.apply(img, flip, 0, 4)
     d2lx.plt.close("all")
 
 

@@ -83,9 +83,9 @@ def test_read_csv_labels_unknown_label_and_missing_file(tmp_path):
 def test_copyfile_links_and_is_idempotent(tmp_path):
     source = tmp_path / "a.png"
     source.write_bytes(b"pixels")
-    target = d2lx.copyfile(source, tmp_path / "out" / "cat")
+    target = kaggle.copyfile(source, tmp_path / "out" / "cat")
     assert target == tmp_path / "out" / "cat" / "a.png" and os.path.samefile(source, target)
-    assert d2lx.copyfile(source, tmp_path / "out" / "cat") == target  # again: nothing changes
+    assert kaggle.copyfile(source, tmp_path / "out" / "cat") == target  # again: nothing changes
     assert sorted(p.name for p in target.parent.iterdir()) == ["a.png"]
 
 
@@ -97,9 +97,9 @@ def test_copyfile_falls_back_to_a_copy(tmp_path, monkeypatch):
         raise OSError(18, "Invalid cross-device link")
 
     monkeypatch.setattr(os, "link", no_links)
-    target = d2lx.copyfile(source, tmp_path / "other-disk")
+    target = kaggle.copyfile(source, tmp_path / "other-disk")
     assert target.read_bytes() == b"pixels" and not os.path.samefile(source, target)
-    assert d2lx.copyfile(source, tmp_path / "other-disk") == target  # an identical copy is left alone
+    assert kaggle.copyfile(source, tmp_path / "other-disk") == target  # an identical copy is left alone
 
 
 def test_copyfile_replaces_a_stale_target_and_a_leftover_partial(tmp_path):
@@ -109,7 +109,7 @@ def test_copyfile_replaces_a_stale_target_and_a_leftover_partial(tmp_path):
     folder.mkdir()
     (folder / "a.png").write_bytes(b"half")  # an older, different file under the same name
     (folder / ".a.png.partial").write_bytes(b"half")  # left by an interrupted run
-    d2lx.copyfile(source, folder)
+    kaggle.copyfile(source, folder)
     assert (folder / "a.png").read_bytes() == b"new pixels"
     assert sorted(p.name for p in folder.iterdir()) == ["a.png"]
 

@@ -10,6 +10,7 @@ from PIL import Image
 from torch import nn
 
 import d2lx
+from d2lx import neural_style as nst
 from d2lx import widgets
 
 shapes = st.tuples(st.integers(1, 6), st.integers(2, 9), st.integers(2, 9))
@@ -23,33 +24,33 @@ def test_gram_and_losses_match_their_formulas(shape, seed):
                                                                                     dtype=torch.float64)
     flat = X.reshape(c, h * w)
     expected = torch.stack([torch.stack([(flat[i] * flat[j]).sum() for j in range(c)]) for i in range(c)])
-    torch.testing.assert_close(d2lx.gram(X), expected / (c * h * w))
-    torch.testing.assert_close(d2lx.content_loss(X, Y), ((X - Y) ** 2).sum() / X.numel())
-    torch.testing.assert_close(d2lx.style_loss(X, d2lx.gram(Y)), ((d2lx.gram(X) - d2lx.gram(Y)) ** 2).mean())
+    torch.testing.assert_close(nst.gram(X), expected / (c * h * w))
+    torch.testing.assert_close(nst.content_loss(X, Y), ((X - Y) ** 2).sum() / X.numel())
+    torch.testing.assert_close(nst.style_loss(X, nst.gram(Y)), ((nst.gram(X) - nst.gram(Y)) ** 2).mean())
     vertical = sum(abs(float(X[0, k, i + 1, j] - X[0, k, i, j])) for k in range(c) for i in range(h - 1)
                    for j in range(w))
     horizontal = sum(abs(float(X[0, k, i, j + 1] - X[0, k, i, j])) for k in range(c) for i in range(h)
                      for j in range(w - 1))
     tv = 0.5 * (vertical / (c * (h - 1) * w) + horizontal / (c * h * (w - 1)))
-    assert float(d2lx.tv_loss(X)) == pytest.approx(tv, rel=1e-9)
-    contents_l, styles_l, tv_l, total = d2lx.compute_loss(X, [X], [X], [Y], [d2lx.gram(Y)], weights=(2.0, 3.0, 5.0))
-    assert float(total) == pytest.approx(float(2 * d2lx.content_loss(X, Y) + 3 * d2lx.style_loss(X, d2lx.gram(Y))
-                                               + 5 * d2lx.tv_loss(X)))
+    assert float(nst.tv_loss(X)) == pytest.approx(tv, rel=1e-9)
+    contents_l, styles_l, tv_l, total = nst.compute_loss(X, [X], [X], [Y], [nst.gram(Y)], weights=(2.0, 3.0, 5.0))
+    assert float(total) == pytest.approx(float(2 * nst.content_loss(X, Y) + 3 * nst.style_loss(X, nst.gram(Y))
+                                               + 5 * nst.tv_loss(X)))
 
 
 def test_preprocess_converts_and_refuses():
     rgb = Image.new("RGB", (40, 30), (200, 100, 50))
     for mode in ("L", "RGBA", "P"):
-        assert d2lx.preprocess(rgb.convert(mode), (32, 48)).shape == (1, 3, 32, 48), mode
-    assert d2lx.preprocess(torch.zeros(1, 20, 20, dtype=torch.uint8), (32, 32)).shape == (1, 3, 32, 32)
+        assert nst.preprocess(rgb.convert(mode), (32, 48)).shape == (1, 3, 32, 48), mode
+    assert nst.preprocess(torch.zeros(1, 20, 20, dtype=torch.uint8), (32, 32)).shape == (1, 3, 32, 32)
     with pytest.raises(ValueError, match="too small"):
-        d2lx.preprocess(Image.new("RGB", (10, 40)), (32, 32))
+        nst.preprocess(Image.new("RGB", (10, 40)), (32, 32))
     with pytest.raises(ValueError, match="image_shape must be"):
-        d2lx.preprocess(rgb, (8, 8))
+        nst.preprocess(rgb, (8, 8))
     with pytest.raises(ValueError, match="1, 3 or 4 channels"):
-        d2lx.preprocess(torch.zeros(2, 20, 20), (32, 32))
-    x = d2lx.preprocess(rgb, (32, 40))
-    assert d2lx.postprocess(x).getpixel((5, 5)) == pytest.approx((200, 100, 50), abs=1)
+        nst.preprocess(torch.zeros(2, 20, 20), (32, 32))
+    x = nst.preprocess(rgb, (32, 40))
+    assert nst.postprocess(x).getpixel((5, 5)) == pytest.approx((200, 100, 50), abs=1)
 
 
 def test_missing_photo_names_the_file(tmp_path):
@@ -61,16 +62,16 @@ def test_feature_layers_and_extract_features():
     import torchvision
 
     vgg = torchvision.models.vgg11(weights=None)
-    assert d2lx.feature_layers(vgg) is vgg.features
+    assert nst.feature_layers(vgg) is vgg.features
     import timm
 
-    lite = d2lx.feature_layers(timm.create_model("tf_efficientnet_lite0", pretrained=False))
+    lite = nst.feature_layers(timm.create_model("tf_efficientnet_lite0", pretrained=False))
     assert len(lite) == 9
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 5, 3), nn.ReLU())
-    contents, styles = d2lx.extract_features(torch.randn(1, 3, 10, 10), [2], [0, 3], net)
+    contents, styles = nst.extract_features(torch.randn(1, 3, 10, 10), [2], [0, 3], net)
     assert [c.shape[1] for c in contents] == [5] and [s.shape[1] for s in styles] == [4, 5]
     with pytest.raises(TypeError, match="feature layers of a Linear"):
-        d2lx.feature_layers(nn.Linear(2, 2))
+        nst.feature_layers(nn.Linear(2, 2))
 
 
 @settings(max_examples=5)
@@ -79,9 +80,9 @@ def test_train_lowers_the_style_loss(optimizer):
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1)).requires_grad_(False)
     content, style = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16) * 2
-    contents_Y, _ = d2lx.extract_features(content, [2], [0, 2], net)
-    _, styles_Y = d2lx.extract_features(style, [2], [0, 2], net)
-    out, history = d2lx.train(content, contents_Y, styles_Y, "cpu", 0.05 if optimizer == "adam" else 1.0, 30,
+    contents_Y, _ = nst.extract_features(content, [2], [0, 2], net)
+    _, styles_Y = nst.extract_features(style, [2], [0, 2], net)
+    out, history = nst.train(content, contents_Y, styles_Y, "cpu", 0.05 if optimizer == "adam" else 1.0, 30,
                               net=net, content_layers=[2], style_layers=[0, 2], optimizer=optimizer)
     assert out.shape == content.shape and len(history["style"]) >= 30 and len(history["seconds"]) >= 30
     assert history["style"][-1] < 0.5 * history["style"][0]
@@ -92,10 +93,10 @@ def test_train_rejects_a_bad_optimizer_and_diverging_runs():
     net = nn.Sequential(nn.Conv2d(3, 2, 1))
     X = torch.rand(1, 3, 8, 8)
     with pytest.raises(ValueError, match="optimizer must be"):
-        d2lx.train(X, [X], [X], "cpu", 0.1, 1, net=net, content_layers=[0], style_layers=[0], optimizer="sgd")
+        nst.train(X, [X], [X], "cpu", 0.1, 1, net=net, content_layers=[0], style_layers=[0], optimizer="sgd")
     Y = net(X)
     with pytest.raises(FloatingPointError, match="lower the learning rate"):
-        d2lx.train(X * float("nan"), [Y], [Y], "cpu", 0.1, 1, net=net, content_layers=[0], style_layers=[0])
+        nst.train(X * float("nan"), [Y], [Y], "cpu", 0.1, 1, net=net, content_layers=[0], style_layers=[0])
 
 
 def test_save_image_is_atomic(data_dir):
