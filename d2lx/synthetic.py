@@ -1,22 +1,26 @@
-"""Synthetic detection scenes: objects pasted onto real photos, written in d2l's banana-detection layout.
+"""Synthetic detection scenes: objects pasted onto real photos, written in d2l's
+banana-detection layout.
 
-Hand-written (not exported from a notebook): this is the data that stands in for a download when offline.
-Each scene is a crop of a real photo that the packages ship, with objects pasted at random scale, position and
-rotation, under a soft shadow, with per-object lighting, an occluder now and then, and a global light gradient
-and sensor noise so that the result looks like a photo rather than a cartoon. The classes:
+Hand-written (not exported from a notebook): this is the data that stands in for a
+download when offline. Each scene is a crop of a real photo that the packages ship, with
+objects pasted at random scale, position and rotation, under a soft shadow, with
+per-object lighting, an occluder now and then, and a global light gradient and sensor
+noise so that the result looks like a photo rather than a cartoon. The classes:
 
-* ``banana``: drawn, not cut: a curved, tapering, cylindrically shaded yellow body with a stem, a dark tip
-  and brown speckles (nothing the packages ship contains a banana);
+* ``banana``: drawn, not cut: a curved, tapering, cylindrically shaded yellow body with
+  a stem, a dark tip and brown speckles (nothing the packages ship contains a banana);
 * ``cup``: the espresso cup on its saucer from scikit-image's ``coffee``;
 * ``cat``: the cat's face from scikit-image's ``chelsea``.
 
 Pasting gives the boxes and the instance masks for free. A split is written as::
 
-    <split>/images/<i>.png      256 x 256 RGB
-    <split>/label.csv           img_name,label,xmin,ymin,xmax,ymax   (one row per object; pixels, corners)
-    <split>/masks/<i>.png       0 = background, k = the image's k-th row in label.csv (with ``masks=True``)
+    <split>/images/<i>.png      256 x 256 RGB <split>/label.csv
+    img_name,label,xmin,ymin,xmax,ymax   (one row per object; pixels, corners)
+    <split>/masks/<i>.png       0 = background, k = the image's k-th row in label.csv
+    (with ``masks=True``)
 
-Every image is drawn from its own generator, seeded by (seed, index), so a set is the same however it is built.
+Every image is drawn from its own generator, seeded by (seed, index), so a set is the
+same however it is built.
 """
 
 from __future__ import annotations
@@ -41,45 +45,68 @@ GENERATOR_VERSION = "1"
 
 @dataclass(frozen=True)
 class SceneSpec:
-    """What a set of scenes looks like. ``classes`` picks from :data:`CLASSES` (label = index in ``classes``)."""
+    """What a set of scenes looks like. ``classes`` picks from :data:`CLASSES` (label
+    = index in ``classes``)."""
 
     size: int = 256
     classes: tuple[str, ...] = ("banana",)
     min_objects: int = 1
     max_objects: int = 1
-    scale: tuple[float, float] = (0.2, 0.5)  # the object's longer side, as a fraction of the image side
+    scale: tuple[float, float] = (
+        0.2,
+        0.5,
+    )  # the object's longer side, as a fraction of the image side
     occlusion: float = 0.3  # the chance that an occluder covers part of an object
-    min_visible: float = 0.6  # every labelled object keeps at least this fraction of its pixels visible
+    min_visible: float = (
+        0.6  # every labelled object keeps at least this fraction of its pixels visible
+    )
     seed: int = 0
 
     def __post_init__(self):
         unknown = set(self.classes) - set(CLASSES)
         if unknown or not self.classes:
-            raise ValueError(f"classes must be a non-empty subset of {CLASSES}, got {self.classes}")
+            raise ValueError(
+                f"classes must be a non-empty subset of {CLASSES}, got {self.classes}"
+            )
         if not 0 <= self.min_objects <= self.max_objects:
-            raise ValueError(f"need 0 <= min_objects <= max_objects, got {self.min_objects}, {self.max_objects}")
+            raise ValueError(
+                f"need 0 <= min_objects <= max_objects, got {self.min_objects}, "
+                f"{self.max_objects}"
+            )
         if not 0 < self.scale[0] <= self.scale[1] <= 1:
-            raise ValueError(f"scale must be (low, high) with 0 < low <= high <= 1, got {self.scale}")
+            raise ValueError(
+                f"scale must be (low, high) with 0 < low <= high <= 1, got {self.scale}"
+            )
 
 
 def spec_key(spec: SceneSpec, **extra) -> str:
-    """A short hash of the spec, the generator version and ``extra`` (e.g. image counts): the cache key."""
-    payload = json.dumps({"spec": asdict(spec), "version": GENERATOR_VERSION, **extra}, sort_keys=True)
+    """A short hash of the spec, the generator version and ``extra`` (e.g. image
+    counts): the cache key."""
+    payload = json.dumps(
+        {"spec": asdict(spec), "version": GENERATOR_VERSION, **extra}, sort_keys=True
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Sources: backgrounds and the two cut-out objects, loaded once per process.
+
 
 @functools.cache
 def _backgrounds() -> tuple[np.ndarray, ...]:
     from d2lx.data import package_photos
 
     photos = package_photos()
-    return tuple(np.asarray(photos[name]) for name in sorted(photos) if name not in {"cat", "coffee"})
+    return tuple(
+        np.asarray(photos[name])
+        for name in sorted(photos)
+        if name not in {"cat", "coffee"}
+    )
 
 
-def _ellipse(shape: tuple[int, int], cx: float, cy: float, rx: float, ry: float) -> np.ndarray:
+def _ellipse(
+    shape: tuple[int, int], cx: float, cy: float, rx: float, ry: float
+) -> np.ndarray:
     yy, xx = np.mgrid[: shape[0], : shape[1]]
     return ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1
 
@@ -92,11 +119,14 @@ def _soft(mask: np.ndarray, sigma: float = 1.0) -> np.ndarray:
 
 @functools.cache
 def _cutouts() -> dict[str, np.ndarray]:
-    """RGBA float arrays (alpha in [0, 1]) of the cup (with saucer) and the cat's face, cropped to their masks."""
+    """RGBA float arrays (alpha in [0, 1]) of the cup (with saucer) and the cat's face,
+    cropped to their masks."""
     from skimage import data as sk
 
     coffee, cat = sk.coffee(), sk.chelsea()
-    cup = _ellipse(coffee.shape[:2], 278, 228, 202, 158) | _ellipse(coffee.shape[:2], 291, 112, 119, 96)
+    cup = _ellipse(coffee.shape[:2], 278, 228, 202, 158) | _ellipse(
+        coffee.shape[:2], 291, 112, 119, 96
+    )
     face = _ellipse(cat.shape[:2], 222, 158, 178, 142)
     out = {}
     for name, image, mask in (("cup", coffee, cup), ("cat", cat, face)):
@@ -104,13 +134,16 @@ def _cutouts() -> dict[str, np.ndarray]:
         crop = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
         rgba = np.dstack([image[crop], (_soft(mask[crop], 1.5) * 255).astype(np.uint8)])
         small = Image.fromarray(rgba, "RGBA")
-        small.thumbnail((160, 160), Image.Resampling.LANCZOS)  # objects are at most half of 256: resize once
+        small.thumbnail(
+            (160, 160), Image.Resampling.LANCZOS
+        )  # objects are at most half of 256: resize once
         out[name] = np.asarray(small, dtype=np.float32) / 255
     return out
 
 
 def _banana(rng: np.random.Generator, length: int) -> np.ndarray:
-    """An RGBA float array of a drawn banana about ``length`` pixels long (before rotation)."""
+    """An RGBA float array of a drawn banana about ``length`` pixels long (before
+    rotation)."""
     from scipy.ndimage import gaussian_filter
 
     height = max(8, int(length * 0.55))
@@ -118,7 +151,9 @@ def _banana(rng: np.random.Generator, length: int) -> np.ndarray:
     u = u / (length - 1) * 2 - 1  # -1 (tip) ... 1 (stem), along the banana
     bend = rng.uniform(0.18, 0.32) * length
     centre = height * 0.78 - bend * (1 - u**2)  # the spine: a parabola, ends up
-    thickness = length * rng.uniform(0.085, 0.11) * (1 - np.abs(u) ** 2.2).clip(0) ** 0.55 + 0.5
+    thickness = (
+        length * rng.uniform(0.085, 0.11) * (1 - np.abs(u) ** 2.2).clip(0) ** 0.55 + 0.5
+    )
     across = (v - centre) / thickness  # -1 ... 1 across the body
     body = np.abs(across) <= 1
     stem = (u > 0.86) & (np.abs(v - centre) <= length * 0.025 + 0.5)
@@ -132,18 +167,27 @@ def _banana(rng: np.random.Generator, length: int) -> np.ndarray:
     brown = np.array([0.30, 0.20, 0.08], dtype=np.float32)
     colour = np.broadcast_to(yellow, (*u.shape, 3)).copy()
     ends = np.clip((np.abs(u) - 0.72) / 0.2, 0, 1)[..., None]
-    colour = colour * (1 - ends) + green * ends * (u[..., None] > 0) + yellow * ends * (u[..., None] <= 0)
+    colour = (
+        colour * (1 - ends)
+        + green * ends * (u[..., None] > 0)
+        + yellow * ends * (u[..., None] <= 0)
+    )
     colour[u < -0.9] = brown
     colour[stem & ~body] = green * 0.8
-    spots = gaussian_filter(rng.normal(size=u.shape).astype(np.float32), length / 60 + 0.6)
-    spots = np.clip((spots - spots.std() * rng.uniform(1.2, 2.2)) / (spots.std() + 1e-6), 0, 1)[..., None]
+    spots = gaussian_filter(
+        rng.normal(size=u.shape).astype(np.float32), length / 60 + 0.6
+    )
+    spots = np.clip(
+        (spots - spots.std() * rng.uniform(1.2, 2.2)) / (spots.std() + 1e-6), 0, 1
+    )[..., None]
     colour = colour * (1 - spots) + brown * spots
     rgb = np.clip(colour * light[..., None], 0, 1)
     return np.dstack([rgb, _soft(mask, 0.7)])
 
 
 def _sprite(name: str, rng: np.random.Generator, side: int) -> np.ndarray:
-    """The object ``name`` as RGBA float, randomly flipped and rotated, its longer side about ``side`` pixels."""
+    """The object ``name`` as RGBA float, randomly flipped and rotated, its longer side
+    about ``side`` pixels."""
     if name == "banana":
         sprite, angle = _banana(rng, max(12, int(side * 1.1))), rng.uniform(0, 360)
     else:
@@ -151,17 +195,31 @@ def _sprite(name: str, rng: np.random.Generator, side: int) -> np.ndarray:
         h, w = source.shape[:2]
         k = side / max(h, w)
         image = Image.fromarray((source * 255).astype(np.uint8), "RGBA")
-        sprite = np.asarray(image.resize((max(4, round(w * k)), max(4, round(h * k))), Image.Resampling.LANCZOS),
-                            dtype=np.float32) / 255
+        sprite = (
+            np.asarray(
+                image.resize(
+                    (max(4, round(w * k)), max(4, round(h * k))),
+                    Image.Resampling.LANCZOS,
+                ),
+                dtype=np.float32,
+            )
+            / 255
+        )
         angle = rng.uniform(-25, 25)
     if rng.random() < 0.5:
         sprite = sprite[:, ::-1]
     image = Image.fromarray((sprite * 255).astype(np.uint8), "RGBA")
-    sprite = np.asarray(image.rotate(angle, Image.Resampling.BILINEAR, expand=True), dtype=np.float32) / 255
+    sprite = (
+        np.asarray(
+            image.rotate(angle, Image.Resampling.BILINEAR, expand=True),
+            dtype=np.float32,
+        )
+        / 255
+    )
     ys, xs = np.nonzero(sprite[..., 3] > 0.5)
     if len(ys) == 0:
         return sprite
-    return sprite[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]
+    return sprite[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
 
 
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -170,15 +228,20 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     h, w = photo.shape[:2]
     side = rng.uniform(0.4, 1.0) * min(h, w)
     x, y = rng.uniform(0, w - side), rng.uniform(0, h - side)
-    crop = Image.fromarray(photo).resize((size, size), Image.Resampling.BILINEAR, box=(x, y, x + side, y + side))
+    crop = Image.fromarray(photo).resize(
+        (size, size), Image.Resampling.BILINEAR, box=(x, y, x + side, y + side)
+    )
     return np.asarray(crop, dtype=np.float32) / 255
 
 
-def render_scene(spec: SceneSpec, index: int) -> tuple[np.ndarray, list[tuple[int, list[int]]], np.ndarray]:
+def render_scene(
+    spec: SceneSpec, index: int
+) -> tuple[np.ndarray, list[tuple[int, list[int]]], np.ndarray]:
     """Draw scene ``index`` of ``spec``.
 
-    Returns (image: (S, S, 3) uint8, objects: [(label, [xmin, ymin, xmax, ymax])] in paste order, with pixel
-    edges so that xmax - xmin is the width, masks: (S, S) uint8, 0 = background, k = the k-th object).
+    Returns (image: (S, S, 3) uint8, objects: [(label, [xmin, ymin, xmax, ymax])] in
+    paste order, with pixel edges so that xmax - xmin is the width, masks: (S, S) uint8,
+    0 = background, k = the k-th object).
     """
     rng = np.random.default_rng([spec.seed, index])
     size = spec.size
@@ -194,7 +257,7 @@ def render_scene(spec: SceneSpec, index: int) -> tuple[np.ndarray, list[tuple[in
             continue
         for _attempt in range(10):  # a place that hides no earlier object too much
             y, x = int(rng.integers(0, size - h)), int(rng.integers(0, size - w))
-            covered = ids[y: y + h, x: x + w][sprite[..., 3] > 0.5]
+            covered = ids[y : y + h, x : x + w][sprite[..., 3] > 0.5]
             if _all_visible(ids, areas, covered, spec.min_visible):
                 break
         else:
@@ -203,43 +266,70 @@ def render_scene(spec: SceneSpec, index: int) -> tuple[np.ndarray, list[tuple[in
         region = (slice(y, y + h), slice(x, x + w))
         shadow = np.roll(alpha, (max(1, h // 25), max(1, w // 25)), axis=(0, 1)) * 0.35
         canvas[region] *= 1 - shadow
-        lit = np.clip(sprite[..., :3] * rng.uniform(0.75, 1.2) * rng.uniform(0.92, 1.08, size=3), 0, 1)
+        lit = np.clip(
+            sprite[..., :3] * rng.uniform(0.75, 1.2) * rng.uniform(0.92, 1.08, size=3),
+            0,
+            1,
+        )
         canvas[region] = canvas[region] * (1 - alpha) + lit * alpha
         opaque = alpha[..., 0] > 0.5
         ids[region][opaque] = len(labels) + 1
         labels.append(label)
-        areas.append(int(opaque.sum()))  # the pixels just painted: all of the new object's
+        areas.append(
+            int(opaque.sum())
+        )  # the pixels just painted: all of the new object's
         if rng.random() < spec.occlusion:
             _occlude(canvas, ids, areas, region, rng, spec.min_visible)
-    # the whole photo: a light gradient, a little blur and sensor noise, so the objects sit in it
+    # the whole photo: a light gradient, a little blur and sensor noise, so the objects
+    # sit in it
     gy, gx = np.mgrid[0:size, 0:size].astype(np.float32) / size
-    canvas *= (rng.uniform(0.8, 1.15) + rng.uniform(-0.2, 0.2) * gx + rng.uniform(-0.2, 0.2) * gy)[..., None]
+    canvas *= (
+        rng.uniform(0.8, 1.15)
+        + rng.uniform(-0.2, 0.2) * gx
+        + rng.uniform(-0.2, 0.2) * gy
+    )[..., None]
     canvas = canvas + rng.normal(0, 0.012, canvas.shape).astype(np.float32)
     image = Image.fromarray((np.clip(canvas, 0, 1) * 255).round().astype(np.uint8))
     objects = []
     masks = np.zeros_like(ids)
-    for k, label in enumerate(labels, start=1):  # renumber the objects that stayed visible enough
+    for k, label in enumerate(
+        labels, start=1
+    ):  # renumber the objects that stayed visible enough
         ys, xs = np.nonzero(ids == k)
         if len(ys) == 0:
             continue
-        objects.append((label, [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]))
+        objects.append(
+            (
+                label,
+                [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1],
+            )
+        )
         masks[ids == k] = len(objects)
     return np.asarray(image), objects, masks
 
 
-def _all_visible(ids: np.ndarray, areas: list[int], covered: np.ndarray, min_visible: float) -> bool:
-    """Whether every object keeps ``min_visible`` of its pasted pixels if the pixels ``covered`` are hidden."""
+def _all_visible(
+    ids: np.ndarray, areas: list[int], covered: np.ndarray, min_visible: float
+) -> bool:
+    """Whether every object keeps ``min_visible`` of its pasted pixels if the pixels
+    ``covered`` are hidden."""
     hidden = np.bincount(covered.ravel(), minlength=len(areas) + 1)
     shown = np.bincount(ids.ravel(), minlength=len(areas) + 1)
-    return all(shown[k] - hidden[k] >= min_visible * area for k, area in enumerate(areas, start=1))
+    return all(
+        shown[k] - hidden[k] >= min_visible * area
+        for k, area in enumerate(areas, start=1)
+    )
 
 
 def _occlude(canvas, ids, areas, region, rng, min_visible) -> None:
-    """Cover part of the last object's box with a strip of another photo, if every object stays visible enough."""
+    """Cover part of the last object's box with a strip of another photo, if every
+    object stays visible enough."""
     ys, xs = region
     h, w = ys.stop - ys.start, xs.stop - xs.start
     depth = rng.uniform(0.15, 0.4)
-    side = int(rng.integers(4))  # cover the top, bottom, left or right part of the object's box
+    side = int(
+        rng.integers(4)
+    )  # cover the top, bottom, left or right part of the object's box
     if side < 2:
         oh, ow = int(h * depth), w
         oy, ox = (ys.start if side == 0 else ys.stop - oh), xs.start
@@ -250,15 +340,18 @@ def _occlude(canvas, ids, areas, region, rng, min_visible) -> None:
     if oh < 2 or ow < 2:
         return
     cover = np.zeros(ids.shape, dtype=bool)
-    cover[oy: oy + oh, ox: ox + ow] = True
+    cover[oy : oy + oh, ox : ox + ow] = True
     if not _all_visible(ids, areas, ids[cover], min_visible):
         return
-    canvas[oy: oy + oh, ox: ox + ow] = patch[:oh, :ow]
+    canvas[oy : oy + oh, ox : ox + ow] = patch[:oh, :ow]
     ids[cover] = 0
 
 
-def write_split(out: Path, spec: SceneSpec, count: int, masks: bool = False, first: int = 0) -> Path:
-    """Write scenes ``first`` … ``first + count - 1`` of ``spec`` into the folder ``out`` (see the module doc)."""
+def write_split(
+    out: Path, spec: SceneSpec, count: int, masks: bool = False, first: int = 0
+) -> Path:
+    """Write scenes ``first`` … ``first + count - 1`` of ``spec`` into the folder
+    ``out`` (see the module doc)."""
     (out / "images").mkdir(parents=True, exist_ok=True)
     if masks:
         (out / "masks").mkdir(exist_ok=True)
