@@ -42,10 +42,8 @@ __all__ = [
     *_exported_names,
 ]
 
-_LAZY = {
-    "pretrained",
-    "widgets",
-}  # imported on first use: they pull in timm and ipywidgets
+# imported on first use: they pull in timm and ipywidgets
+_LAZY = {"pretrained", "widgets"}
 
 
 def __getattr__(name: str):

@@ -315,9 +315,8 @@ def iou_threshold(value, name: str = "iou_threshold") -> float:
         or not isinstance(value, (int, float))
         or not 0 <= value <= 1
     ):
-        raise ValueError(
-            f"{name} must be an IoU in [0, 1], got {value!r}"
-        )  # NaN fails 0 <= value too
+        # NaN fails 0 <= value too
+        raise ValueError(f"{name} must be an IoU in [0, 1], got {value!r}")
     return float(value)
 
 

@@ -280,9 +280,8 @@ def _stream(url: str, tmp: Path, timeout: float) -> dict[str, str]:
                     h.update(chunk)
                 bar.update(len(chunk))
                 received += len(chunk)
-    if (
-        total is not None and received != total
-    ):  # read(amt) returns b"" when the connection drops early
+    # read(amt) returns b"" when the connection drops early
+    if total is not None and received != total:
         raise http.client.IncompleteRead(b"", total - received)
     return {algo: h.hexdigest() for algo, h in hashers.items()}
 
@@ -392,11 +391,8 @@ def _safe_members_zip(archive: zipfile.ZipFile, target: Path) -> None:
                 f"archive member {info.filename!r} is a symbolic link; refusing to "
                 "extract"
             )
-        if stat.S_IFMT(mode) not in (
-            0,
-            stat.S_IFREG,
-            stat.S_IFDIR,
-        ):  # 0: no type recorded, a plain file
+        # 0: no type recorded, a plain file
+        if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
             raise UnsafeArchiveError(
                 f"archive member {info.filename!r} is not a regular file; refusing"
             )
@@ -616,9 +612,8 @@ def link_or_copy(filename: str | os.PathLike, target_dir: str | os.PathLike) -> 
     tmp.unlink(missing_ok=True)  # left by an interrupted run
     try:
         os.link(filename, tmp)
-    except (
-        OSError
-    ):  # another file system, or links not allowed: copy (with the time stamps)
+    # another file system, or links not allowed: copy (with the time stamps)
+    except OSError:
         shutil.copy2(filename, tmp)
     os.replace(tmp, target)
     return target
@@ -948,9 +943,8 @@ def _cifar10_standin(out: Path) -> None:
     for split in ("train", "test"):
         total = _CIFAR_STANDIN[split]
         labels, images = _labelled_patches(photos, names, total, rng)
-        data = images.transpose(0, 3, 1, 2).reshape(
-            total, -1
-        )  # CIFAR's row layout: R plane, G plane, B plane
+        # CIFAR's row layout: R plane, G plane, B plane
+        data = images.transpose(0, 3, 1, 2).reshape(total, -1)
         batches = _CIFAR_STANDIN["batches"] if split == "train" else 1
         for b, idx in enumerate(np.array_split(np.arange(total), batches)):
             name = f"data_batch_{b + 1}" if split == "train" else "test_batch"
@@ -984,9 +978,8 @@ def _hotdog_standin(out: Path) -> None:
     import numpy as np
     from skimage import data as sk
 
-    images = (
-        (sk.lfw_subset() * 255).round().astype(np.uint8)
-    )  # (200, 25, 25): 100 faces, then 100 non-faces
+    # (200, 25, 25): 100 faces, then 100 non-faces
+    images = (sk.lfw_subset() * 255).round().astype(np.uint8)
     rng = np.random.default_rng(0)
     for name, block in (("face", images[:100]), ("not-face", images[100:])):
         order = rng.permutation(len(block))

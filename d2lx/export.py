@@ -66,9 +66,8 @@ class Module:
     imports: list[str] = field(default_factory=list)
     blocks: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
-    flat: list[str] = field(
-        default_factory=list
-    )  # the names re-exported as d2lx.<name>
+    # the names re-exported as d2lx.<name>
+    flat: list[str] = field(default_factory=list)
 
     @property
     def path(self) -> Path:

@@ -192,9 +192,8 @@ class _TimmFPN(nn.Module):
             out_indices=(2, 3, 4),
             pretrained=False,
         )
-        missing, _ = self.body.load_state_dict(
-            classifier.state_dict(), strict=False
-        )  # the head is not needed
+        # the head is not needed
+        missing, _ = self.body.load_state_dict(classifier.state_dict(), strict=False)
         if missing:
             raise ValueError(
                 f"the pretrained classifier lacks {len(missing)} of the body's "

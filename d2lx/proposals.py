@@ -31,9 +31,8 @@ def _histograms(
 ) -> np.ndarray:
     """Per-region histograms of each channel of ``values`` (H, W, C), L1-normalised:
     (count, C * bins)."""
-    index = np.clip(
-        ((values - lo) / (hi - lo) * bins).astype(int), 0, bins - 1
-    )  # (H, W, C)
+    # (H, W, C)
+    index = np.clip(((values - lo) / (hi - lo) * bins).astype(int), 0, bins - 1)
     channels = values.shape[2]
     flat = (
         labels[..., None] * channels * bins + np.arange(channels) * bins + index

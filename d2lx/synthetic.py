@@ -52,14 +52,11 @@ class SceneSpec:
     classes: tuple[str, ...] = ("banana",)
     min_objects: int = 1
     max_objects: int = 1
-    scale: tuple[float, float] = (
-        0.2,
-        0.5,
-    )  # the object's longer side, as a fraction of the image side
+    # the object's longer side, as a fraction of the image side
+    scale: tuple[float, float] = (0.2, 0.5)
     occlusion: float = 0.3  # the chance that an occluder covers part of an object
-    min_visible: float = (
-        0.6  # every labelled object keeps at least this fraction of its pixels visible
-    )
+    # every labelled object keeps at least this fraction of its pixels visible
+    min_visible: float = 0.6
     seed: int = 0
 
     def __post_init__(self):
@@ -134,9 +131,8 @@ def _cutouts() -> dict[str, np.ndarray]:
         crop = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
         rgba = np.dstack([image[crop], (_soft(mask[crop], 1.5) * 255).astype(np.uint8)])
         small = Image.fromarray(rgba, "RGBA")
-        small.thumbnail(
-            (160, 160), Image.Resampling.LANCZOS
-        )  # objects are at most half of 256: resize once
+        # objects are at most half of 256: resize once
+        small.thumbnail((160, 160), Image.Resampling.LANCZOS)
         out[name] = np.asarray(small, dtype=np.float32) / 255
     return out
 
@@ -275,9 +271,8 @@ def render_scene(
         opaque = alpha[..., 0] > 0.5
         ids[region][opaque] = len(labels) + 1
         labels.append(label)
-        areas.append(
-            int(opaque.sum())
-        )  # the pixels just painted: all of the new object's
+        # the pixels just painted: all of the new object's
+        areas.append(int(opaque.sum()))
         if rng.random() < spec.occlusion:
             _occlude(canvas, ids, areas, region, rng, spec.min_visible)
     # the whole photo: a light gradient, a little blur and sensor noise, so the objects
@@ -292,9 +287,8 @@ def render_scene(
     image = Image.fromarray((np.clip(canvas, 0, 1) * 255).round().astype(np.uint8))
     objects = []
     masks = np.zeros_like(ids)
-    for k, label in enumerate(
-        labels, start=1
-    ):  # renumber the objects that stayed visible enough
+    # renumber the objects that stayed visible enough
+    for k, label in enumerate(labels, start=1):
         ys, xs = np.nonzero(ids == k)
         if len(ys) == 0:
             continue
@@ -327,9 +321,8 @@ def _occlude(canvas, ids, areas, region, rng, min_visible) -> None:
     ys, xs = region
     h, w = ys.stop - ys.start, xs.stop - xs.start
     depth = rng.uniform(0.15, 0.4)
-    side = int(
-        rng.integers(4)
-    )  # cover the top, bottom, left or right part of the object's box
+    # cover the top, bottom, left or right part of the object's box
+    side = int(rng.integers(4))
     if side < 2:
         oh, ow = int(h * depth), w
         oy, ox = (ys.start if side == 0 else ys.stop - oh), xs.start

@@ -100,9 +100,8 @@ def _show_image(ax, image) -> tuple[int, int]:
         img = (img / 255 if img.max() > 1.5 else img).clip(0, 1)
     ax.imshow(img)
     ax.set_xlim(0, img.shape[1])
-    ax.set_ylim(
-        img.shape[0], 0
-    )  # a fixed frame: anchors that stick out do not resize the figure
+    # a fixed frame: anchors that stick out do not resize the figure
+    ax.set_ylim(img.shape[0], 0)
     ax.axis("off")
     return img.shape[0], img.shape[1]
 
