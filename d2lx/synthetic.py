@@ -48,7 +48,8 @@ class SceneSpec:
     """What a set of scenes looks like. ``classes`` picks from :data:`CLASSES` (label
     = index in ``classes``)."""
 
-    size: int = 256
+    size: int = 256  # the image width, and its height unless ``height`` is set
+    height: int | None = None
     classes: tuple[str, ...] = ("banana",)
     min_objects: int = 1
     max_objects: int = 1
@@ -57,6 +58,13 @@ class SceneSpec:
     occlusion: float = 0.3  # the chance that an occluder covers part of an object
     # every labelled object keeps at least this fraction of its pixels visible
     min_visible: float = 0.6
+    # each object's hue turns by up to this fraction of the colour wheel (0.5: any
+    # hue), so that colour alone does not tell the class
+    hue_jitter: float = 0.0
+    # up to this many decoys per image: an object's silhouette filled with a photo's
+    # texture, pasted like an object but labelled background, so that shape alone does
+    # not tell an object either
+    decoys: int = 0
     seed: int = 0
 
     def __post_init__(self):
@@ -74,6 +82,17 @@ class SceneSpec:
             raise ValueError(
                 f"scale must be (low, high) with 0 < low <= high <= 1, got {self.scale}"
             )
+        if min(self.shape) < 16:
+            raise ValueError(
+                f"images must be at least 16 pixels high and wide, got {self.shape}"
+            )
+        if not 0 <= self.hue_jitter <= 0.5:
+            raise ValueError(f"hue_jitter must be in [0, 0.5], got {self.hue_jitter}")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width) of every image."""
+        return (self.size if self.height is None else self.height), self.size
 
 
 def spec_key(spec: SceneSpec, **extra) -> str:
@@ -218,16 +237,38 @@ def _sprite(name: str, rng: np.random.Generator, side: int) -> np.ndarray:
     return sprite[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
 
 
-def _background(rng: np.random.Generator, size: int) -> np.ndarray:
+def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A random crop of a random photo, resized to (height, width, 3) floats."""
     photos = _backgrounds()
     photo = photos[rng.integers(len(photos))]
     h, w = photo.shape[:2]
-    side = rng.uniform(0.4, 1.0) * min(h, w)
-    x, y = rng.uniform(0, w - side), rng.uniform(0, h - side)
+    side = rng.uniform(0.4, 1.0) * min(h, w)  # the crop's longer side
+    box_w, box_h = (
+        (side, side * height / width)
+        if height <= width
+        else (side * width / height, side)
+    )
+    x, y = rng.uniform(0, w - box_w), rng.uniform(0, h - box_h)
     crop = Image.fromarray(photo).resize(
-        (size, size), Image.Resampling.BILINEAR, box=(x, y, x + side, y + side)
+        (width, height), Image.Resampling.BILINEAR, box=(x, y, x + box_w, y + box_h)
     )
     return np.asarray(crop, dtype=np.float32) / 255
+
+
+def _turn_hue(rgb: np.ndarray, turn: float) -> np.ndarray:
+    """Rotate the colours (..., 3) about the grey axis by ``turn`` of a full circle:
+    greys stay grey, every other colour changes hue."""
+    angle = 2 * np.pi * turn
+    axis = np.full(3, 1 / np.sqrt(3))
+    cross = np.array(
+        [[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]]
+    )
+    rotation = (
+        np.cos(angle) * np.eye(3)
+        + np.sin(angle) * cross
+        + (1 - np.cos(angle)) * np.outer(axis, axis)
+    )
+    return np.clip(rgb @ rotation.T.astype(np.float32), 0, 1)
 
 
 def render_scene(
@@ -235,24 +276,27 @@ def render_scene(
 ) -> tuple[np.ndarray, list[tuple[int, list[int]]], np.ndarray]:
     """Draw scene ``index`` of ``spec``.
 
-    Returns (image: (S, S, 3) uint8, objects: [(label, [xmin, ymin, xmax, ymax])] in
-    paste order, with pixel edges so that xmax - xmin is the width, masks: (S, S) uint8,
-    0 = background, k = the k-th object).
+    Returns (image: (H, W, 3) uint8, objects: [(label, [xmin, ymin, xmax, ymax])] in
+    paste order, with pixel edges so that xmax - xmin is the width, masks: (H, W) uint8,
+    0 = background, k = the k-th object), where (H, W) is ``spec.shape``.
     """
     rng = np.random.default_rng([spec.seed, index])
-    size = spec.size
-    canvas = _background(rng, size)
-    ids = np.zeros((size, size), dtype=np.uint8)
+    height, width = spec.shape
+    canvas = _background(rng, height, width)
+    ids = np.zeros((height, width), dtype=np.uint8)
     labels: list[int] = []
     areas: list[int] = []  # each object's pixel count when it was pasted
+    for _ in range(int(rng.integers(0, spec.decoys + 1)) if spec.decoys else 0):
+        _paste_decoy(canvas, spec, rng)
     for _ in range(int(rng.integers(spec.min_objects, spec.max_objects + 1))):
         label = int(rng.integers(len(spec.classes)))
-        sprite = _sprite(spec.classes[label], rng, int(rng.uniform(*spec.scale) * size))
+        side = int(rng.uniform(*spec.scale) * min(height, width))
+        sprite = _sprite(spec.classes[label], rng, side)
         h, w = sprite.shape[:2]
-        if h >= size or w >= size:
+        if h >= height or w >= width:
             continue
         for _attempt in range(10):  # a place that hides no earlier object too much
-            y, x = int(rng.integers(0, size - h)), int(rng.integers(0, size - w))
+            y, x = int(rng.integers(0, height - h)), int(rng.integers(0, width - w))
             covered = ids[y : y + h, x : x + w][sprite[..., 3] > 0.5]
             if _all_visible(ids, areas, covered, spec.min_visible):
                 break
@@ -267,6 +311,8 @@ def render_scene(
             0,
             1,
         )
+        if spec.hue_jitter:
+            lit = _turn_hue(lit, rng.uniform(-spec.hue_jitter, spec.hue_jitter))
         canvas[region] = canvas[region] * (1 - alpha) + lit * alpha
         opaque = alpha[..., 0] > 0.5
         ids[region][opaque] = len(labels) + 1
@@ -277,7 +323,8 @@ def render_scene(
             _occlude(canvas, ids, areas, region, rng, spec.min_visible)
     # the whole photo: a light gradient, a little blur and sensor noise, so the objects
     # sit in it
-    gy, gx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    gy, gx = np.mgrid[0:height, 0:width].astype(np.float32)
+    gy, gx = gy / height, gx / width
     canvas *= (
         rng.uniform(0.8, 1.15)
         + rng.uniform(-0.2, 0.2) * gx
@@ -300,6 +347,22 @@ def render_scene(
         )
         masks[ids == k] = len(objects)
     return np.asarray(image), objects, masks
+
+
+def _paste_decoy(canvas: np.ndarray, spec: SceneSpec, rng: np.random.Generator) -> None:
+    """Paste a decoy: a random class's silhouette, filled with a random photo crop."""
+    height, width = canvas.shape[:2]
+    name = spec.classes[int(rng.integers(len(spec.classes)))]
+    sprite = _sprite(name, rng, int(rng.uniform(*spec.scale) * min(height, width)))
+    h, w = sprite.shape[:2]
+    if h >= height or w >= width:
+        return
+    y, x = int(rng.integers(0, height - h)), int(rng.integers(0, width - w))
+    alpha, region = sprite[..., 3:], (slice(y, y + h), slice(x, x + w))
+    canvas[region] *= (
+        1 - np.roll(alpha, (max(1, h // 25), max(1, w // 25)), (0, 1)) * 0.35
+    )
+    canvas[region] = canvas[region] * (1 - alpha) + _background(rng, h, w) * alpha
 
 
 def _all_visible(
@@ -329,7 +392,7 @@ def _occlude(canvas, ids, areas, region, rng, min_visible) -> None:
     else:
         oh, ow = h, int(w * depth)
         oy, ox = ys.start, (xs.start if side == 2 else xs.stop - ow)
-    patch = _background(rng, max(h, w))
+    patch = _background(rng, max(h, w), max(h, w))
     if oh < 2 or ow < 2:
         return
     cover = np.zeros(ids.shape, dtype=bool)

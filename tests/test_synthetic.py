@@ -2,6 +2,7 @@
 
 import csv
 import dataclasses
+import hashlib
 
 import numpy as np
 import pytest
@@ -14,21 +15,27 @@ from d2lx.synthetic import SceneSpec, render_scene
 MULTI = SceneSpec(classes=synthetic.CLASSES, min_objects=0, max_objects=6, seed=5)
 
 
-@pytest.mark.parametrize("spec", [SceneSpec(), MULTI], ids=["banana", "multi"])
+# rectangular images, hues turned at random and decoys, as the VOC stand-in draws them
+VOC_LIKE = SceneSpec(size=120, height=80, classes=synthetic.CLASSES, min_objects=1, max_objects=5, hue_jitter=0.5,
+                     decoys=3, seed=7)
+
+
+@pytest.mark.parametrize("spec", [SceneSpec(), MULTI, VOC_LIKE], ids=["banana", "multi", "voc-like"])
 def test_scenes_are_deterministic_and_boxes_are_the_masks(spec):
     counts = []
+    height, width = spec.shape
     for index in range(12):
         image, objects, masks = render_scene(spec, index)
         again = render_scene(spec, index)
         assert np.array_equal(image, again[0]) and objects == again[1] and np.array_equal(masks, again[2])
-        assert image.shape == (256, 256, 3) and image.dtype == np.uint8 and masks.shape == (256, 256)
+        assert image.shape == (height, width, 3) and image.dtype == np.uint8 and masks.shape == (height, width)
         assert len(objects) <= spec.max_objects  # (a placement that would hide others too much is skipped)
         assert set(np.unique(masks)) <= set(range(len(objects) + 1))
         for k, (label, box) in enumerate(objects, start=1):
             assert 0 <= label < len(spec.classes)
             ys, xs = np.nonzero(masks == k)
             assert box == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]  # pixel edges of the visible mask
-            assert 0 <= box[0] < box[2] <= 256 and 0 <= box[1] < box[3] <= 256
+            assert 0 <= box[0] < box[2] <= width and 0 <= box[1] < box[3] <= height
         counts.append(len(objects))
     assert not np.array_equal(render_scene(spec, 0)[0], render_scene(spec, 1)[0])
     if spec.max_objects == 1:
@@ -50,10 +57,32 @@ def test_objects_stay_mostly_visible():
     (dict(classes=()), "classes must be a non-empty subset"),
     (dict(min_objects=3, max_objects=2), "min_objects <= max_objects"),
     (dict(scale=(0.5, 0.2)), "scale must be"),
+    (dict(height=8), "at least 16 pixels"),
+    (dict(hue_jitter=0.7), "hue_jitter must be in"),
 ])
 def test_spec_rejects_bad_parameters(kwargs, message):
     with pytest.raises(ValueError, match=message):
         SceneSpec(**kwargs)
+
+
+def test_the_new_options_leave_the_old_scenes_as_they_were():
+    """height, hue_jitter and decoys draw nothing when unset: the detection sets (07-09) keep their images."""
+    digest = hashlib.sha256()
+    for spec in (MULTI, SceneSpec()):
+        for index in range(4):
+            image, objects, masks = render_scene(spec, index)
+            digest.update(image.tobytes() + masks.tobytes() + repr(objects).encode())
+    assert digest.hexdigest() == "d487108c2e24ce1f953cc864b6e81588ad752f7eaf4b7505a32149b1d862b444"
+
+
+def test_turning_the_hue_keeps_grey_and_brightness():
+    rgb = np.random.default_rng(0).uniform(0.3, 0.7, size=(50, 3)).astype(np.float32)
+    assert np.allclose(synthetic._turn_hue(rgb, 0.0), rgb, atol=1e-6)
+    assert np.allclose(synthetic._turn_hue(rgb, 1 / 3), rgb[:, [2, 0, 1]], atol=1e-5), "a third of a turn: B, R, G"
+    turned = synthetic._turn_hue(rgb, 0.17)
+    assert np.allclose(turned.sum(1), rgb.sum(1), atol=1e-5) and not np.allclose(turned, rgb)
+    grey = np.full((4, 3), 0.4, dtype=np.float32)
+    assert np.allclose(synthetic._turn_hue(grey, 0.3), grey, atol=1e-6)
 
 
 def test_cache_key_follows_every_parameter():
