@@ -25,7 +25,7 @@ from d2lx.ssd import (
     evaluate_map, train_ssd, make_trainer,
 )
 from d2lx.rcnn import (
-    roi_pool, roi_align, rcnn_model, rcnn_targets, evaluate_rcnn, train_detector,
+    roi_pool, roi_align, rcnn_model, rcnn_targets, evaluate_rcnn, train_loop,
 )
 from d2lx.yolo import (yolo_targets, cell_boxes, YoloV1, yolo_loss, yolo_detect)
 from d2lx.kaggle_cifar10 import (
@@ -44,7 +44,7 @@ __all__ = [
     "load_data_multi", "down_sample_blk", "base_net", "TinySSD", "calc_loss",
     "cls_eval", "bbox_eval", "predict_ssd", "evaluate_map", "train_ssd", "make_trainer",
     "roi_pool", "roi_align", "rcnn_model", "rcnn_targets", "evaluate_rcnn",
-    "train_detector", "yolo_targets", "cell_boxes", "YoloV1", "yolo_loss",
-    "yolo_detect", "read_csv_labels", "reorg_train_valid", "reorg_test",
-    "reorg_cifar10_data", "write_submission", "check_submission",
+    "train_loop", "yolo_targets", "cell_boxes", "YoloV1", "yolo_loss", "yolo_detect",
+    "read_csv_labels", "reorg_train_valid", "reorg_test", "reorg_cifar10_data",
+    "write_submission", "check_submission",
 ]

@@ -16,7 +16,7 @@ from torchvision.ops import MultiScaleRoIAlign
 
 __all__ = [
     "roi_pool", "roi_align", "rcnn_model", "rcnn_targets", "evaluate_rcnn",
-    "train_detector", "train_rcnn",
+    "train_loop", "train_rcnn",
 ]
 
 
@@ -209,13 +209,13 @@ def evaluate_rcnn(model, data_iter, device, masks=False):
     return scores
 
 
-# From notebooks/08_rcnn.ipynb: train_detector
-def train_detector(model, train_iter, num_epochs, trainer, compute_loss, evaluate,
-                   scheduler=None, desc="detector"):
-    """The training loop of train_rcnn and train_yolo: loss = compute_loss(batch), a
-    step per batch, and after each epoch scores = evaluate() (a dict), with live curves
-    of the loss (relative to the first epoch's) and the scores. Returns {"loss",
-    **scores, "train seconds", "history"} for the last epoch."""
+# From notebooks/08_rcnn.ipynb: train_loop
+def train_loop(model, train_iter, num_epochs, trainer, compute_loss, evaluate,
+               scheduler=None, desc="train"):
+    """The training loop of train_rcnn, train_yolo and train_fcn: loss =
+    compute_loss(batch), a step per batch, and after each epoch scores = evaluate() (a
+    dict), with live curves of the loss (relative to the first epoch's) and the scores.
+    Returns {"loss", **scores, "train seconds", "history"} for the last epoch."""
     num_batches = len(train_iter)
     d2lx.checks.non_empty(num_batches, "train_iter")
     board = d2lx.ProgressBoard(num_epochs * num_batches, xlabel="epoch", ylim=(0, 1),
@@ -250,7 +250,7 @@ def train_detector(model, train_iter, num_epochs, trainer, compute_loss, evaluat
 def train_rcnn(model, train_iter, val_iter, num_epochs, trainer, device, masks=False,
                scheduler=None, desc="Faster R-CNN"):
     """Train a torchvision detection model (its summed losses) on batches (X, Y,
-    targets) with train_detector, scoring box (and with masks=True mask) mAP on val_iter
+    targets) with train_loop, scoring box (and with masks=True mask) mAP on val_iter
     after each epoch."""
     model = model.to(device)
 
@@ -260,6 +260,6 @@ def train_rcnn(model, train_iter, val_iter, num_epochs, trainer, device, masks=F
                    for t in rcnn_targets(targets, masks)]
         return sum(model(list(X.to(device)), targets).values())
 
-    return train_detector(model, train_iter, num_epochs, trainer, compute_loss,
+    return train_loop(model, train_iter, num_epochs, trainer, compute_loss,
                           lambda: evaluate_rcnn(model, val_iter, device, masks),
                           scheduler, desc)

@@ -141,7 +141,7 @@ def yolo_detect(boxes, probs, nms_threshold=0.5, score_threshold=0.01):
 # From notebooks/09_yolo.ipynb: train_yolo
 def train_yolo(net, train_iter, val_iter, num_epochs, trainer, device, scheduler=None,
                desc="YOLO"):
-    """Train a YOLOv1-style `net` with d2lx.train_detector on batches (X, Y, ...) with
+    """Train a YOLOv1-style `net` with d2lx.train_loop on batches (X, Y, ...) with
     padded labels Y (N, M, 5), scoring mAP on val_iter after each epoch. Returns
     {"loss", "mAP@0.5", "mAP@[.5:.95]", "train seconds", "history"}."""
     net = net.to(device)
@@ -153,5 +153,5 @@ def train_yolo(net, train_iter, val_iter, num_epochs, trainer, device, scheduler
         detect = lambda X: yolo_detect(*net.eval()(X))  # noqa: E731
         return d2lx.evaluate_map(detect, val_iter, device)
 
-    return d2lx.train_detector(net, train_iter, num_epochs, trainer, compute_loss,
+    return d2lx.train_loop(net, train_iter, num_epochs, trainer, compute_loss,
                                evaluate, scheduler, desc)

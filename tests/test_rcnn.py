@@ -131,7 +131,7 @@ def test_save_json_is_atomic_and_readable(tmp_path, monkeypatch):
     assert [p.name for p in path.parent.iterdir()] == ["x.json"]
 
 
-def test_train_detector_steps_evaluates_and_reports():
+def test_train_loop_steps_evaluates_and_reports():
     torch.manual_seed(0)
     net = torch.nn.Linear(3, 1)
     batches = [(torch.randn(4, 3), torch.randn(4, 1)) for _ in range(3)]
@@ -143,11 +143,11 @@ def test_train_detector_steps_evaluates_and_reports():
         calls.append(net.training)
         return {"mAP@0.5": 0.25}
 
-    result = d2lx.train_detector(net, batches, 2, trainer, lambda b: ((net(b[0]) - b[1]) ** 2).mean(), evaluate,
+    result = d2lx.train_loop(net, batches, 2, trainer, lambda b: ((net(b[0]) - b[1]) ** 2).mean(), evaluate,
                                  scheduler)
     d2lx.plt.close("all")
     assert calls == [True, True] and trainer.param_groups[0]["lr"] == pytest.approx(0.025)
     assert result["mAP@0.5"] == 0.25 and result["loss"] > 0 and result["train seconds"] > 0
     assert result["history"]["val mAP@0.5"][1] == [0.25, 0.25]
     with pytest.raises(ValueError, match="train_iter is empty"):
-        d2lx.train_detector(net, [], 1, trainer, None, evaluate)
+        d2lx.train_loop(net, [], 1, trainer, None, evaluate)
