@@ -156,7 +156,7 @@ def test_train_ch13_on_cpu_with_few_batches():
 
 
 def test_train_ch13_without_a_test_set(capsys):
-    """The final run on all the training data (11_kaggle_cifar10) has nothing to evaluate on."""
+    """The final run on all the training data (14_kaggle_cifar10) has nothing to evaluate on."""
     net = _tiny_net()
     result = d2lx.train_ch13(net, _batches(3), None, nn.CrossEntropyLoss(), torch.optim.SGD(net.parameters(), 0.1), 2)
     assert result["test acc"] is None and "test acc" not in result["history"]

@@ -1,4 +1,4 @@
-"""Kaggle CIFAR-10 (11_kaggle_cifar10): label files, the hard-link reorganisation, the submission writer and
+"""Kaggle CIFAR-10 (14_kaggle_cifar10): label files, the hard-link reorganisation, the submission writer and
 validator. The reference is the d2l package's own reorganisation, run on a copy of the same tree."""
 
 import csv

@@ -1,4 +1,4 @@
-"""The #@save functions of 10_neural_style against their formulas, bad input, and the style-weights widget."""
+"""The #@save functions of 13_neural_style against their formulas, bad input, and the style-weights widget."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Kaggle CIFAR-10 reorganisation (11_kaggle_cifar10) on a generated tree of 50,000 small training images.
+"""Kaggle CIFAR-10 reorganisation (14_kaggle_cifar10) on a generated tree of 50,000 small training images.
 
 Ours hard-links and must finish in under 60 s on this machine (the timed call includes deleting the previous
 run's tree); the reference is the book's reorganisation, which copies every file twice.

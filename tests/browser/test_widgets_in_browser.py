@@ -45,7 +45,7 @@ WIDGETS = [
     ("07_ssd.ipynb", 0, "detection threshold"),
     ("08_rcnn.ipynb", 0, "RoI grid"),
     ("09_yolo.ipynb", 0, "YOLO grid and NMS"),
-    ("10_neural_style.ipynb", 0, "style weights"),
+    ("13_neural_style.ipynb", 0, "style weights"),
 ]
 
 if not Path(CHROMIUM).exists():
