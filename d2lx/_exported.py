@@ -28,6 +28,10 @@ from d2lx.rcnn import (
     roi_pool, roi_align, rcnn_model, rcnn_targets, evaluate_rcnn, train_loop,
 )
 from d2lx.yolo import (yolo_targets, cell_boxes, YoloV1, yolo_loss, yolo_detect)
+from d2lx.semantic_segmentation import (
+    read_voc_images, VOC_COLORMAP, VOC_CLASSES, voc_colormap2label, voc_label_indices,
+    voc_rand_crop, VOCSegDataset, load_data_voc, voc_instances,
+)
 from d2lx.kaggle_cifar10 import (
     read_csv_labels, reorg_train_valid, reorg_test, reorg_cifar10_data,
     write_submission, check_submission,
@@ -45,6 +49,8 @@ __all__ = [
     "cls_eval", "bbox_eval", "predict_ssd", "evaluate_map", "train_ssd", "make_trainer",
     "roi_pool", "roi_align", "rcnn_model", "rcnn_targets", "evaluate_rcnn",
     "train_loop", "yolo_targets", "cell_boxes", "YoloV1", "yolo_loss", "yolo_detect",
-    "read_csv_labels", "reorg_train_valid", "reorg_test", "reorg_cifar10_data",
-    "write_submission", "check_submission",
+    "read_voc_images", "VOC_COLORMAP", "VOC_CLASSES", "voc_colormap2label",
+    "voc_label_indices", "voc_rand_crop", "VOCSegDataset", "load_data_voc",
+    "voc_instances", "read_csv_labels", "reorg_train_valid", "reorg_test",
+    "reorg_cifar10_data", "write_submission", "check_submission",
 ]

@@ -458,7 +458,7 @@ def _build_standin(entry: Entry) -> tuple[Path, dict | None]:
     if not out.exists():
 
         def build(tmp: Path) -> None:
-            boxes = entry.standin_builder(tmp / out.name)
+            boxes = entry.standin_builder(tmp / out.relative_to(root))
             if boxes:
                 (tmp / "boxes.json").write_text(json.dumps(boxes))
 

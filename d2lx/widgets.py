@@ -53,6 +53,9 @@ __all__ = [
     "YoloGridView",
     "draw_roi_grid",
     "RoiGridView",
+    "draw_class_overlay",
+    "ClassOverlay",
+    "class_iou",
 ]
 
 
@@ -1201,3 +1204,105 @@ class RoiGridView(FigureWidget):
             "exact positions"
         )
         return fig, state, caption
+
+
+# --------------------------------------------------------------------------------------
+# Semantic segmentation (notebooks 10-12).
+
+
+def _rgb_float(image) -> np.ndarray:
+    """An image (a (3, H, W) tensor or an HWC array, uint8 or float in [0, 1]) as an
+    (H, W, 3) float array in [0, 1]."""
+    img = to_numpy_image(image).astype(np.float32)
+    return img / 255 if img.max() > 1 else img
+
+
+def _colours(label: torch.Tensor) -> np.ndarray:
+    """The VOC colour (floats) of every pixel of a class map (H, W), 255 = void."""
+    palette = np.asarray(d2lx.voc.PALETTE, dtype=np.float32) / 255
+    return palette[label.cpu().numpy()]
+
+
+def draw_class_overlay(
+    image, label: torch.Tensor, alpha: float, shown: str, classes: Sequence[str]
+) -> tuple[Figure, dict]:
+    """The photo with class masks laid over it in VOC's colours, at opacity ``alpha``:
+    every class but background (``shown="all"``) or the class named ``shown``.
+
+    ``label``: (H, W) class indices, 255 = void. The state has the pixel count of each
+    class present (``pixels``), the void count and ``share``: the shown pixels' share of
+    the image.
+    """
+    if not 0 <= alpha <= 1:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    if shown != "all" and shown not in classes:
+        raise ValueError(f"shown must be 'all' or one of the classes, got {shown!r}")
+    img = _rgb_float(image)
+    if img.shape[:2] != tuple(label.shape):
+        raise ValueError(
+            f"image is {img.shape[0]}x{img.shape[1]} but label is "
+            f"{label.shape[0]}x{label.shape[1]}"
+        )
+    mask = (label != 0) if shown == "all" else (label == classes.index(shown))
+    mask = mask.cpu().numpy()[..., None]
+    fig = Figure(figsize=(5, 5 * img.shape[0] / img.shape[1] + 0.4))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.imshow(np.where(mask, (1 - alpha) * img + alpha * _colours(label), img))
+    ax.set_title(f"{shown} at opacity {alpha:.2f}", fontsize=9)
+    ax.axis("off")
+    fig.tight_layout()
+    counts = torch.bincount(label.flatten().cpu(), minlength=256)
+    state = {
+        "pixels": {
+            classes[c]: int(counts[c]) for c in range(len(classes)) if counts[c]
+        },
+        "void": int(counts[255]),
+        "share": float(mask.mean()),
+    }
+    return fig, state
+
+
+class ClassOverlay(FigureWidget):
+    """Opacity, image and class: each class's mask over the photo, with its share."""
+
+    def __init__(self, images, labels, classes: Sequence[str]):
+        if len(images) != len(labels) or not len(images):
+            raise ValueError("need as many labels as images, at least one")
+        self.images, self.labels, self.classes = images, labels, list(classes)
+        present = torch.unique(torch.cat([label.flatten() for label in labels]))
+        options = ["all"] + [
+            self.classes[c] for c in present.tolist() if c < len(classes)
+        ]
+        controls = {
+            "alpha": _slider(widgets.FloatSlider, 0.5, 0.0, 1.0, "opacity", step=0.05),
+            "index": _slider(widgets.IntSlider, 0, 0, len(images) - 1, "image"),
+            "shown": widgets.Dropdown(
+                options=options, value="all", description="class"
+            ),
+        }
+        super().__init__(controls, self._draw, min_height="380px")
+
+    def _draw(self, alpha, index, shown):
+        fig, state = draw_class_overlay(
+            self.images[index], self.labels[index], alpha, shown, self.classes
+        )
+        caption = (
+            f"<b>{html.escape(shown)}: {state['share']:.1%} of image {index}</b> "
+            f"(void {state['void'] / self.labels[index].numel():.1%}), opacity "
+            f"{alpha:.2f}"
+        )
+        return fig, state, caption
+
+
+def class_iou(
+    pred: torch.Tensor, label: torch.Tensor, num_classes: int
+) -> torch.Tensor:
+    """Each class's IoU between a predicted and a true class map (H, W), void (255)
+    pixels left out: (num_classes,), NaN for a class in neither."""
+    valid = label != 255
+    pred, label = pred[valid], label[valid]
+    confusion = torch.bincount(label * num_classes + pred, minlength=num_classes**2)
+    confusion = confusion.reshape(num_classes, num_classes).double()
+    hits = confusion.diag()
+    union = confusion.sum(0) + confusion.sum(1) - hits
+    return torch.where(union > 0, hits / union.clamp(min=1), torch.nan)

@@ -223,8 +223,21 @@ def test_standin_is_built_atomically(monkeypatch, data_dir, registry):
 
 def test_no_standin_yet_is_a_clear_error(monkeypatch, data_dir):
     monkeypatch.setenv("D2LX_OFFLINE", "1")
-    with pytest.raises(data.OfflineError, match="voc2012.*no offline stand-in"):
-        data.fetch("voc2012")
+    monkeypatch.setitem(data.REGISTRY, "plain", data.Entry("plain", "http://127.0.0.1:9/plain.zip", folder="plain"))
+    with pytest.raises(data.OfflineError, match="plain.*no offline stand-in"):
+        data.fetch("plain")
+
+
+def test_a_standin_under_a_nested_folder_lands_there(monkeypatch, data_dir):
+    monkeypatch.setenv("D2LX_OFFLINE", "1")
+    def build(out):
+        out.mkdir(parents=True)
+        (out / "x.txt").write_text("x")
+
+    entry = data.Entry("nested", "http://127.0.0.1:9/nested.tar", folder="Top/Inner", standin_builder=build)
+    monkeypatch.setitem(data.REGISTRY, "nested", entry)
+    path = data.fetch("nested", quiet=True)
+    assert path.parts[-2:] == ("Top", "Inner") and (path / "x.txt").read_text() == "x"
 
 
 def test_read_image_errors_name_the_file(tmp_path):

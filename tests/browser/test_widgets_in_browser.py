@@ -45,6 +45,7 @@ WIDGETS = [
     ("07_ssd.ipynb", 0, "detection threshold"),
     ("08_rcnn.ipynb", 0, "RoI grid"),
     ("09_yolo.ipynb", 0, "YOLO grid and NMS"),
+    ("10_semantic_segmentation.ipynb", 0, "class overlay"),
     ("13_neural_style.ipynb", 0, "style weights"),
 ]
 
