@@ -32,6 +32,7 @@ from d2lx.semantic_segmentation import (
     read_voc_images, VOC_COLORMAP, VOC_CLASSES, voc_colormap2label, voc_label_indices,
     voc_rand_crop, VOCSegDataset, load_data_voc, voc_instances,
 )
+from d2lx.transposed_conv import (trans_conv, trans_conv_channels, kernel2matrix)
 from d2lx.kaggle_cifar10 import (
     read_csv_labels, reorg_train_valid, reorg_test, reorg_cifar10_data,
     write_submission, check_submission,
@@ -51,6 +52,7 @@ __all__ = [
     "train_loop", "yolo_targets", "cell_boxes", "YoloV1", "yolo_loss", "yolo_detect",
     "read_voc_images", "VOC_COLORMAP", "VOC_CLASSES", "voc_colormap2label",
     "voc_label_indices", "voc_rand_crop", "VOCSegDataset", "load_data_voc",
-    "voc_instances", "read_csv_labels", "reorg_train_valid", "reorg_test",
-    "reorg_cifar10_data", "write_submission", "check_submission",
+    "voc_instances", "trans_conv", "trans_conv_channels", "kernel2matrix",
+    "read_csv_labels", "reorg_train_valid", "reorg_test", "reorg_cifar10_data",
+    "write_submission", "check_submission",
 ]

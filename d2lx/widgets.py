@@ -55,6 +55,9 @@ __all__ = [
     "RoiGridView",
     "draw_class_overlay",
     "ClassOverlay",
+    "trans_conv_layout",
+    "draw_trans_conv",
+    "TransposedConvView",
     "class_iou",
 ]
 
@@ -1290,6 +1293,128 @@ class ClassOverlay(FigureWidget):
             f"<b>{html.escape(shown)}: {state['share']:.1%} of image {index}</b> "
             f"(void {state['void'] / self.labels[index].numel():.1%}), opacity "
             f"{alpha:.2f}"
+        )
+        return fig, state, caption
+
+
+def trans_conv_layout(n: int, kernel: int, stride: int, padding: int) -> dict:
+    """What a transposed convolution of an n x n input does, for a kernel x kernel
+    kernel: ``size``, the output side (n - 1) * stride - 2 * padding + kernel, and
+    ``coverage`` (size, size), how many input pixels write each output pixel."""
+    for name, value, low in (
+        ("n", n, 1),
+        ("kernel", kernel, 1),
+        ("stride", stride, 1),
+        ("padding", padding, 0),
+    ):
+        if int(value) != value or value < low:
+            raise ValueError(f"{name} must be a whole number >= {low}, got {value}")
+    size = (n - 1) * stride - 2 * padding + kernel
+    if size < 1:
+        raise ValueError(
+            f"padding {padding} removes the whole output: (n - 1) * stride + kernel = "
+            f"{size + 2 * padding} rows, less than 2 * padding + 1"
+        )
+    ones = torch.ones(1, 1, n, n)
+    coverage = (
+        torch.nn.functional.conv_transpose2d(
+            ones, torch.ones(1, 1, kernel, kernel), stride=stride, padding=padding
+        )[0, 0]
+        .round()
+        .long()
+    )
+    return {"size": size, "coverage": coverage}
+
+
+def draw_trans_conv(
+    n: int, kernel: int, stride: int, padding: int, pixel: int = 0
+) -> tuple[Figure, dict]:
+    """The input grid with one pixel picked (``pixel``: its index, row by row) and the
+    output grid coloured by coverage, with the window that pixel writes outlined."""
+    layout = trans_conv_layout(n, kernel, stride, padding)
+    size, coverage = layout["size"], layout["coverage"]
+    i, j = divmod(int(pixel) % (n * n), n)
+    top, left = i * stride - padding, j * stride - padding  # the window, output pixels
+    fig = Figure(figsize=(8, 4))
+    ax_in, ax_out = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    ax_in.imshow(np.zeros((n, n)), cmap="Greys", vmin=0, vmax=1)
+    ax_in.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, color="tab:orange"))
+    ax_in.set_title(f"input {n}×{n}, pixel ({i}, {j})", fontsize=9)
+    ax_out.imshow(coverage.numpy(), cmap="Blues", vmin=0, vmax=max(1, coverage.max()))
+    if size <= 16:
+        for (r, c), v in np.ndenumerate(coverage.numpy()):
+            dark = v > coverage.max() / 2
+            ax_out.text(
+                c,
+                r,
+                str(v),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if dark else "black",
+            )
+    ax_out.add_patch(
+        Rectangle(
+            (left - 0.5, top - 0.5),
+            kernel,
+            kernel,
+            fill=False,
+            edgecolor="tab:orange",
+            linewidth=2.5,
+        )
+    )
+    ax_out.set_xlim(-0.5, size - 0.5)
+    ax_out.set_ylim(size - 0.5, -0.5)
+    ax_out.set_title(
+        f"output {size}×{size}: how many inputs write each pixel", fontsize=9
+    )
+    for (r, c), v in np.ndenumerate(np.arange(n * n).reshape(n, n)):
+        ax_in.text(c, r, str(v), ha="center", va="center", fontsize=8)
+    for ax, side in ((ax_in, n), (ax_out, size)):
+        for edge in np.arange(-0.5, side, 1):
+            ax.axhline(edge, color="grey", linewidth=0.5)
+            ax.axvline(edge, color="grey", linewidth=0.5)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    state = {
+        **layout,
+        "pixel": (i, j),
+        "window": (top, left, kernel),
+        # a kernel that the stride divides covers every inner pixel equally often
+        "even": kernel % stride == 0,
+    }
+    return fig, state
+
+
+class TransposedConvView(FigureWidget):
+    """Kernel size, stride, padding and input size of a transposed convolution: the
+    output size and the pattern each input pixel writes."""
+
+    def __init__(self, n: int = 3, kernel: int = 3, stride: int = 2, padding: int = 0):
+        controls = {
+            "kernel": _slider(widgets.IntSlider, kernel, 1, 6, "kernel"),
+            "stride": _slider(widgets.IntSlider, stride, 1, 4, "stride"),
+            "padding": _slider(widgets.IntSlider, padding, 0, 3, "padding"),
+            "n": _slider(widgets.IntSlider, n, 2, 5, "input side"),
+            "pixel": _slider(widgets.IntSlider, 0, 0, 24, "input pixel"),
+        }
+        rows = [
+            widgets.HBox([controls["kernel"], controls["stride"], controls["padding"]]),
+            widgets.HBox([controls["n"], controls["pixel"]]),
+        ]
+        super().__init__(controls, self._draw, rows, min_height="400px")
+
+    def _draw(self, kernel, stride, padding, n, pixel):
+        fig, state = draw_trans_conv(n, kernel, stride, padding, pixel)
+        pattern = (
+            "the stride divides the kernel: inner pixels get equally many writes"
+            if state["even"]
+            else "the stride does not divide the kernel: uneven writes, a checkerboard"
+        )
+        caption = (
+            f"<b>output {state['size']}×{state['size']}</b> = ({n} − 1)·{stride} − "
+            f"2·{padding} + {kernel}; {pattern}"
         )
         return fig, state, caption
 

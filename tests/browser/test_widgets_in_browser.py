@@ -46,6 +46,7 @@ WIDGETS = [
     ("08_rcnn.ipynb", 0, "RoI grid"),
     ("09_yolo.ipynb", 0, "YOLO grid and NMS"),
     ("10_semantic_segmentation.ipynb", 0, "class overlay"),
+    ("11_transposed_conv.ipynb", 0, "transposed convolution"),
     ("13_neural_style.ipynb", 0, "style weights"),
 ]
 
