@@ -33,6 +33,10 @@ from d2lx.semantic_segmentation import (
     voc_rand_crop, VOCSegDataset, load_data_voc, voc_instances,
 )
 from d2lx.transposed_conv import (trans_conv, trans_conv_channels, kernel2matrix)
+from d2lx.fcn import (
+    bilinear_kernel, upsample, FCN, segmentation_scores, train_fcn, FCNSkips,
+    VOCInstances,
+)
 from d2lx.kaggle_cifar10 import (
     read_csv_labels, reorg_train_valid, reorg_test, reorg_cifar10_data,
     write_submission, check_submission,
@@ -53,6 +57,7 @@ __all__ = [
     "read_voc_images", "VOC_COLORMAP", "VOC_CLASSES", "voc_colormap2label",
     "voc_label_indices", "voc_rand_crop", "VOCSegDataset", "load_data_voc",
     "voc_instances", "trans_conv", "trans_conv_channels", "kernel2matrix",
-    "read_csv_labels", "reorg_train_valid", "reorg_test", "reorg_cifar10_data",
-    "write_submission", "check_submission",
+    "bilinear_kernel", "upsample", "FCN", "segmentation_scores", "train_fcn",
+    "FCNSkips", "VOCInstances", "read_csv_labels", "reorg_train_valid", "reorg_test",
+    "reorg_cifar10_data", "write_submission", "check_submission",
 ]

@@ -1,10 +1,10 @@
-"""Detection metrics: mean average precision with torchmetrics, fed from d2l's tensor
-layouts.
+"""Detection and segmentation metrics with torchmetrics: mean average precision fed
+from d2l's tensor layouts, and the scores of a class map.
 
-Hand-written (not exported from a notebook): the notebooks teach what mAP measures; this
-module only converts d2l's layouts into the lists of dicts that
-``torchmetrics.detection.MeanAveragePrecision`` takes, so that SSD, YOLO and the R-CNN
-family are scored by the same code.
+Hand-written (not exported from a notebook): the notebooks teach what mAP and IoU
+measure; this module only builds torchmetrics' objects and converts d2l's layouts into
+the lists of dicts that ``torchmetrics.detection.MeanAveragePrecision`` takes, so that
+SSD, YOLO and the R-CNN family are scored by the same code.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ __all__ = [
     "detections_to_preds",
     "padded_to_targets",
     "summarise",
+    "segmentation_metrics",
 ]
 
 #: COCO scores at most this many detections per image (the best by score).
@@ -98,3 +99,25 @@ def summarise(result: dict) -> dict[str, float]:
     """The two figures the notebooks compare, from
     ``MeanAveragePrecision.compute()``."""
     return {"mAP@0.5": float(result["map_50"]), "mAP@[.5:.95]": float(result["map"])}
+
+
+def segmentation_metrics(num_classes: int, ignore_index: int = 255):
+    """torchmetrics' scores of a class map, as one ``MetricCollection``: "pixel acc",
+    "iou", the IoU of each class (num_classes,), and "confusion" [true, predicted].
+    ``update(pred, target)`` with class maps (B, H, W); pixels labelled
+    ``ignore_index`` (VOC's void) count in none."""
+    from torchmetrics import MetricCollection
+    from torchmetrics.classification import (
+        MulticlassAccuracy,
+        MulticlassConfusionMatrix,
+        MulticlassJaccardIndex,
+    )
+
+    settings = dict(num_classes=num_classes, ignore_index=ignore_index)
+    return MetricCollection(
+        {
+            "pixel acc": MulticlassAccuracy(average="micro", **settings),
+            "iou": MulticlassJaccardIndex(average="none", **settings),
+            "confusion": MulticlassConfusionMatrix(**settings),
+        }
+    )

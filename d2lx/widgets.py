@@ -59,6 +59,8 @@ __all__ = [
     "draw_trans_conv",
     "TransposedConvView",
     "class_iou",
+    "draw_segmentation",
+    "SegmentationView",
 ]
 
 
@@ -1431,3 +1433,77 @@ def class_iou(
     hits = confusion.diag()
     union = confusion.sum(0) + confusion.sum(1) - hits
     return torch.where(union > 0, hits / union.clamp(min=1), torch.nan)
+
+
+def draw_segmentation(
+    image, pred: torch.Tensor, label: torch.Tensor, shown: str, classes: Sequence[str]
+) -> tuple[Figure, dict]:
+    """The photo, the predicted and the true class maps, and the errors for one class
+    (``shown``): green where both say it, red where only the prediction does, blue where
+    only the truth does. The state has each present class's IoU (``iou``)."""
+    if shown not in classes:
+        raise ValueError(f"shown must be one of the classes, got {shown!r}")
+    if pred.shape != label.shape:
+        raise ValueError(
+            f"pred is {tuple(pred.shape)} but label is {tuple(label.shape)}"
+        )
+    pred, label = pred.cpu(), label.cpu()
+    c = classes.index(shown)
+    iou = class_iou(pred, label, len(classes))
+    errors = np.ones((*label.shape, 3), dtype=np.float32)
+    p, t = (pred == c).numpy(), (label == c).numpy()
+    errors[p & t], errors[p & ~t], errors[~p & t] = (
+        (0.2, 0.7, 0.2),
+        (0.9, 0.2, 0.2),
+        (0.2, 0.4, 0.9),
+    )
+    errors[(label == 255).numpy()] = 0.8
+    panels = [
+        (_rgb_float(image), "image"),
+        (_colours(pred), "prediction"),
+        (_colours(label), "truth"),
+        (errors, f"{shown}: hit, extra, missed"),
+    ]
+    fig = Figure(figsize=(12, 3.2 * label.shape[0] / label.shape[1] + 0.5))
+    for k, (img, title) in enumerate(panels):
+        ax = fig.add_subplot(1, 4, k + 1)
+        ax.imshow(img)
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    fig.tight_layout()
+    present = {classes[k]: float(v) for k, v in enumerate(iou) if not torch.isnan(v)}
+    return fig, {"iou": present, "shown": shown}
+
+
+class SegmentationView(FigureWidget):
+    """Pick an image and a class: prediction against truth, and that image's IoU per
+    class."""
+
+    def __init__(self, images, preds, labels, classes: Sequence[str]):
+        if not len(images) == len(preds) == len(labels) or not len(images):
+            raise ValueError(
+                "need one prediction and one label per image, at least one"
+            )
+        self.images, self.preds, self.labels = images, preds, labels
+        self.classes = list(classes)
+        present = torch.unique(torch.cat([label.flatten() for label in labels]))
+        options = [self.classes[c] for c in present.tolist() if 0 < c < len(classes)]
+        controls = {
+            "index": _slider(widgets.IntSlider, 0, 0, len(images) - 1, "image"),
+            "shown": widgets.Dropdown(
+                options=options or self.classes[:1], description="class"
+            ),
+        }
+        super().__init__(controls, self._draw, min_height="300px")
+
+    def _draw(self, index, shown):
+        fig, state = draw_segmentation(
+            self.images[index],
+            self.preds[index],
+            self.labels[index],
+            shown,
+            self.classes,
+        )
+        scores = ", ".join(f"{html.escape(k)} {v:.2f}" for k, v in state["iou"].items())
+        caption = f"<b>image {index}, IoU per class:</b> {scores}"
+        return fig, state, caption

@@ -47,6 +47,7 @@ WIDGETS = [
     ("09_yolo.ipynb", 0, "YOLO grid and NMS"),
     ("10_semantic_segmentation.ipynb", 0, "class overlay"),
     ("11_transposed_conv.ipynb", 0, "transposed convolution"),
+    ("12_fcn.ipynb", 0, "prediction vs truth"),
     ("13_neural_style.ipynb", 0, "style weights"),
 ]
 
