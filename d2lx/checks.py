@@ -198,10 +198,16 @@ def rgb_image(img, name: str = "img", min_side: int = 16) -> torch.Tensor:
 def image_shape(
     shape, name: str = "image_shape", min_side: int = 32
 ) -> tuple[int, int]:
-    """(h, w), both at least min_side."""
-    if len(shape) != 2 or min(shape) < min_side:
+    """(h, w), two whole numbers, both at least min_side."""
+    if (
+        not isinstance(shape, (tuple, list, torch.Size))
+        or len(shape) != 2
+        or any(isinstance(v, bool) or int(v) != v for v in shape)
+        or min(shape) < min_side
+    ):
         raise ValueError(
-            f"{name} must be (h, w) with both at least {min_side}, got {tuple(shape)}"
+            f"{name} must be (h, w), whole numbers both at least {min_side}, got "
+            f"{shape!r}"
         )
     return int(shape[0]), int(shape[1])
 
@@ -230,10 +236,13 @@ def finite_loss(loss, advice: str) -> None:
         )
 
 
-def non_empty(count: int, name: str) -> None:
-    """A loader that yields at least one batch (``count`` is its length)."""
+def non_empty(
+    count: int, name: str, hint: str = "it must yield at least one batch"
+) -> None:
+    """A loader that yields at least one batch, or a data set that holds at least one
+    example (``count`` is its length)."""
     if count == 0:
-        raise ValueError(f"{name} is empty: it must yield at least one batch")
+        raise ValueError(f"{name} is empty: {hint}")
 
 
 def existing_file(fname, what: str = "file"):

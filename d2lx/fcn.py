@@ -139,11 +139,12 @@ class VOCInstances(torch.utils.data.Dataset):
         return len(self.names)
 
     def __getitem__(self, idx):
-        path = lambda folder, ext: os.path.join(  # noqa: E731
-            self.voc_dir, folder, f"{self.names[idx]}.{ext}")
-        image, colours = d2lx.voc.read_pair(path("JPEGImages", "jpg"),
-                                            path("SegmentationClass", "png"))
-        objects = d2lx.voc.read_indices(path("SegmentationObject", "png"))
+        voc_dir, name = self.voc_dir, self.names[idx]
+        image, colours = d2lx.voc.read_pair(
+            os.path.join(voc_dir, "JPEGImages", f"{name}.jpg"),
+            os.path.join(voc_dir, "SegmentationClass", f"{name}.png"))
+        objects = d2lx.voc.read_indices(
+            os.path.join(voc_dir, "SegmentationObject", f"{name}.png"))
         boxes, labels, masks = d2lx.voc_instances(
             d2lx.voc_label_indices(colours, self.colormap2label), objects)
         target = {"boxes": tv_tensors.BoundingBoxes(boxes, format="XYXY",

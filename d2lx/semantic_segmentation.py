@@ -87,7 +87,8 @@ class VOCSegDataset(torch.utils.data.Dataset):
     def __init__(self, is_train, crop_size, voc_dir, mean=(0.485, 0.456, 0.406),
                  std=(0.229, 0.224, 0.225)):
         self.transform = v2.Normalize(mean=list(mean), std=list(std))
-        self.is_train, self.crop_size = is_train, crop_size
+        self.is_train = is_train
+        self.crop_size = d2lx.checks.image_shape(crop_size, "crop_size", min_side=1)
         features, labels = read_voc_images(voc_dir, is_train=is_train)
         self.features = [self.normalize_image(feature)
                          for feature in self.filter(features)]
@@ -96,7 +97,8 @@ class VOCSegDataset(torch.utils.data.Dataset):
         dropped = len(features) - len(self.features)
         print(f"read {len(self.features)} examples ({dropped} smaller than "
               f"{crop_size[0]}x{crop_size[1]} dropped)")
-        d2lx.checks.non_empty(len(self.features), "images as large as crop_size")
+        d2lx.checks.non_empty(len(self.features), "the data set",
+                              f"no image is as large as crop_size {crop_size}")
 
     def normalize_image(self, img):
         return self.transform(img.float() / 255)

@@ -240,9 +240,12 @@ def test_test_examples_are_the_centre_crop(mini_voc):
     assert torch.equal(dataset[0][1], y), "the same crop every time"
 
 
-def test_a_crop_larger_than_every_image_is_a_clear_error(mini_voc):
-    with pytest.raises(ValueError, match="images as large as crop_size"):
+def test_a_crop_larger_than_every_image_or_not_a_size_is_a_clear_error(mini_voc):
+    with pytest.raises(ValueError, match=r"the data set is empty: no image is as large as crop_size \(1000, 1000\)"):
         d2lx.VOCSegDataset(True, (1000, 1000), mini_voc)
+    for bad in (64, (64,), (0, 64), (64.5, 96), (True, 64)):
+        with pytest.raises(ValueError, match="crop_size must be"):
+            d2lx.VOCSegDataset(True, bad, mini_voc)
 
 
 def test_load_data_voc_batches(monkeypatch, mini_voc):
