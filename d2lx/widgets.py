@@ -231,6 +231,17 @@ def _slider(kind, value, lo, hi, description: str, step=None, width: str = "260p
     )
 
 
+def _text(value: str, description: str, width: str = "320px"):
+    """A labelled text box that fires on Enter or when it loses focus."""
+    return widgets.Text(
+        value=value,
+        description=description,
+        continuous_update=False,
+        style={"description_width": "initial"},
+        layout=widgets.Layout(width=width),
+    )
+
+
 class IouPlayground(FigureWidget):
     """Two boxes on a photo, each moved and resized with sliders (pixels); shows and
     draws their IoU."""
@@ -372,20 +383,8 @@ class AnchorExplorer(FigureWidget):
         self.image, self.objects = image, dict(objects)
         height, width = to_numpy_image(image).shape[:2]
         controls = {
-            "sizes": widgets.Text(
-                value=sizes,
-                description="sizes s (fraction of image)",
-                continuous_update=False,
-                style={"description_width": "initial"},
-                layout=widgets.Layout(width="320px"),
-            ),
-            "ratios": widgets.Text(
-                value=ratios,
-                description="ratios r (width / height)",
-                continuous_update=False,
-                style={"description_width": "initial"},
-                layout=widgets.Layout(width="320px"),
-            ),
+            "sizes": _text(sizes, "sizes s (fraction of image)"),
+            "ratios": _text(ratios, "ratios r (width / height)"),
             "x": _slider(widgets.IntSlider, width // 2, 0, width - 1, "centre x (px)"),
             "y": _slider(
                 widgets.IntSlider, height // 2, 0, height - 1, "centre y (px)"
